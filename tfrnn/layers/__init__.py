@@ -1,0 +1,21 @@
+"""Recurrent layers written from their equations, weight-compatible with `keras.layers`."""
+
+from tfrnn.layers.base import ProjectedCell, ProjectedRNN
+from tfrnn.layers.feedback import ClipValue, Feedback, FeedbackCell
+from tfrnn.layers.gru import GRU, GRUCell
+from tfrnn.layers.lstm import LSTM, LSTMCell
+from tfrnn.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+
+__all__ = [
+    "ClipValue",
+    "Feedback",
+    "FeedbackCell",
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "ProjectedCell",
+    "ProjectedRNN",
+    "SimpleRNN",
+    "SimpleRNNCell",
+]

@@ -1,0 +1,339 @@
+"""Shared machinery for tfrnn's recurrent layers.
+
+A recurrent step splits into two parts:
+
+- an input projection `x_t @ W + b`, which does not depend on the state and so can be
+  computed for all time steps at once, in one large matmul, before the loop;
+- the recurrence proper, `h_{t-1} @ U` plus the gate non-linearities, which must run
+  step by step.
+
+`ProjectedCell` implements a cell as those two halves (`project_inputs` and
+`recurrent_step`); its ordinary per-step `call` chains them, so a cell still works inside
+`keras.layers.RNN` or `keras.layers.StackedRNNCells`. `ProjectedRNN` is a `keras.layers.RNN`
+whose loop runs only the recurrence over the pre-projected sequence.
+
+Only `keras` is imported, never tensorflow, so the layers run on every Keras backend.
+`DropoutRNNCell` and the backend loop `rnn` live in `keras.src`: the first gives the cells exactly Keras' dropout-mask
+semantics (one mask per sequence, per-gate masks when `recurrent_dropout > 0`, masks
+pre-built outside the loop so that JAX stays stateless), the second is the loop
+`keras.layers.RNN` itself runs (tf.while_loop, jax.lax.scan, a Python loop on torch). The Keras minor version is pinned
+in pyproject.toml for that reason.
+"""
+
+import keras
+from keras import ops
+from keras.src.backend import rnn as backend_rnn
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+
+def masked_matmul(x, kernel, masks):
+    """Multiplies `x` by `kernel`, with one dropout mask per gate block.
+
+    Args:
+        x: tensor. `(batch, dim)` or `(batch, time, dim)`.
+        kernel: tensor. `(dim, gates * units)`.
+        masks: list of tensors or None. `gates` masks of shape `(batch, dim)`; the block
+            `kernel[:, k*units:(k+1)*units]` sees `x * masks[k]`. A single mask applies to
+            every block. None means no dropout.
+
+    Returns:
+        Tensor `(..., gates * units)`.
+    """
+    if masks is None:
+        return ops.matmul(x, kernel)
+    if len(x.shape) == 3:
+        masks = [ops.expand_dims(m, 1) for m in masks]  # (batch, 1, dim): same mask each step
+    if len(masks) == 1:
+        return ops.matmul(x * masks[0], kernel)
+    blocks = ops.split(kernel, len(masks), axis=1)
+    return ops.concatenate([ops.matmul(x * m, k) for m, k in zip(masks, blocks)], axis=-1)
+
+
+# Arguments that belong to the RNN layer itself; every other keyword goes to the cell.
+_LAYER_KWARGS = {"name", "dtype", "trainable", "activity_regularizer", "autocast", "input_shape"}
+
+
+def _as_list(masks):
+    if masks is None:
+        return None
+    return list(masks) if isinstance(masks, (list, tuple)) else [masks]
+
+
+class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
+    """Base of the tfrnn cells: weights, dropout and the projection/recurrence split.
+
+    Subclasses set `gates` (the number of `units`-wide blocks in the kernels) and implement
+    `recurrent_step`. Weights are created as Keras creates them: `kernel`
+    `(input_dim, gates*units)`, then `recurrent_kernel` `(units, gates*units)`, then `bias`.
+
+    Args:
+        units: int. Size of the hidden state.
+        activation: str or callable. Activation of the candidate state and output.
+        use_bias: bool. Whether the cell has a bias.
+        kernel_initializer: str or initializer. For `kernel`.
+        recurrent_initializer: str or initializer. For `recurrent_kernel`.
+        bias_initializer: str or initializer. For `bias`.
+        kernel_regularizer: regularizer or None. For `kernel`.
+        recurrent_regularizer: regularizer or None. For `recurrent_kernel`.
+        bias_regularizer: regularizer or None. For `bias`.
+        kernel_constraint: constraint or None. For `kernel`.
+        recurrent_constraint: constraint or None. For `recurrent_kernel`.
+        bias_constraint: constraint or None. For `bias`.
+        dropout: float. Fraction of the inputs dropped, one mask per sequence.
+        recurrent_dropout: float. Fraction of the recurrent state dropped, one mask per sequence.
+        seed: int or None. Seed of the dropout masks.
+    """
+
+    gates = 1
+    state_count = 1
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        if units <= 0:
+            raise ValueError(f"`units` must be a positive integer, got units={units}.")
+        implementation = kwargs.pop("implementation", 2)
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = min(1.0, max(0.0, dropout))
+        self.recurrent_dropout = min(1.0, max(0.0, recurrent_dropout))
+        # As in Keras: recurrent dropout switches gated cells to one mask per gate.
+        self.implementation = 1 if self.recurrent_dropout else implementation
+        if self.gates > 1 and self.implementation == 1:
+            self.dropout_mask_count = self.gates
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = [units] * self.state_count if self.state_count > 1 else units
+        self.output_size = units
+
+    def bias_shape(self):
+        return (self.gates * self.units,)
+
+    def bias_initializer_fn(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        width = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self.bias_shape(),
+                name="bias",
+                initializer=self.bias_initializer_fn(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+
+    def input_bias(self):
+        return self.bias
+
+    def input_masks(self, inputs, training):
+        """Input dropout masks (list, one per gate block) or None."""
+        if not (training and 0.0 < self.dropout < 1.0):
+            return None
+        step = inputs[:, 0, :] if len(inputs.shape) == 3 else inputs
+        return _as_list(self.get_dropout_mask(step))
+
+    def recurrent_masks(self, h_tm1, training):
+        """Recurrent dropout masks (list, one per gate block) or None."""
+        if not (training and 0.0 < self.recurrent_dropout < 1.0):
+            return None
+        return _as_list(self.get_recurrent_dropout_mask(h_tm1))
+
+    def project_inputs(self, inputs, training=False):
+        """Input half of the step, for one step or a whole sequence.
+
+        Args:
+            inputs: tensor. `(batch, input_dim)` or `(batch, time, input_dim)`.
+            training: bool. Applies input dropout when True.
+
+        Returns:
+            Tensor `(..., gates * units)`: `dropout(x) @ kernel + input bias`.
+        """
+        z = masked_matmul(inputs, self.kernel, self.input_masks(inputs, training))
+        bias = self.input_bias()
+        return z if bias is None else z + bias
+
+    def recurrent_step(self, projected, states, training=False):
+        """Recurrent half of the step.
+
+        Args:
+            projected: tensor. `(batch, gates * units)`, from `project_inputs`.
+            states: list of tensors. The previous states, each `(batch, units)`.
+            training: bool. Applies recurrent dropout when True.
+
+        Returns:
+            `(output, new_states)`: output `(batch, units)` and a list of states.
+        """
+        raise NotImplementedError
+
+    def call(self, inputs, states, training=False):
+        nested = keras.tree.is_nested(states)
+        states = list(states) if nested else [states]
+        output, new_states = self.recurrent_step(
+            self.project_inputs(inputs, training), states, training
+        )
+        return output, (new_states if nested else new_states[0])
+
+    def get_initial_state(self, batch_size=None):
+        return [
+            ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+            for _ in range(self.state_count)
+        ]
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        config = {
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": ser(self.kernel_initializer),
+            "recurrent_initializer": ser(self.recurrent_initializer),
+            "bias_initializer": ser(self.bias_initializer),
+            "kernel_regularizer": ser(self.kernel_regularizer),
+            "recurrent_regularizer": ser(self.recurrent_regularizer),
+            "bias_regularizer": ser(self.bias_regularizer),
+            "kernel_constraint": ser(self.kernel_constraint),
+            "recurrent_constraint": ser(self.recurrent_constraint),
+            "bias_constraint": ser(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+class ProjectedRNN(keras.layers.RNN):
+    """A `keras.layers.RNN` over a `ProjectedCell` that hoists the input projection.
+
+    The layer takes the cell's arguments directly (`LSTM(64, dropout=0.1)`), builds its cell
+    as Keras' own layers do, and its loop runs only `cell.recurrent_step` over
+    `cell.project_inputs(sequences)`, computed in one matmul for all time steps.
+
+    Args:
+        units: int. Size of the hidden state.
+        return_sequences: bool. Return the output of every step, `(batch, time, units)`.
+        return_state: bool. Also return the final states.
+        go_backwards: bool. Process the sequence in reverse.
+        stateful: bool. Keep the final states of a batch as the initial states of the next.
+        unroll: bool. Unroll the loop (short sequences only).
+        zero_output_for_mask: bool. Emit zeros, not the previous output, at masked steps.
+        **kwargs: the cell's arguments (see the cell class) and the base layer's.
+    """
+
+    cell_class = None
+    cell_name = None
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=self.cell_name,
+            **cell_kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if keras.tree.is_nested(mask):
+            mask = mask[0]
+        projected = self.cell.project_inputs(sequences, training)  # (batch, time, gates*units)
+
+        def step(z_t, states):
+            if keras.backend.backend() == "torch" and self.stateful:
+                states = [ops.copy(s) for s in states]  # keep autograd away from in-place updates
+            return self.cell.recurrent_step(z_t, list(states), training)
+
+        return backend_rnn(
+            step,
+            projected,
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
