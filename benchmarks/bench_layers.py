@@ -1,0 +1,400 @@
+"""Train-step throughput of tfrnn's recurrent layers against their `keras.layers` counterparts.
+
+Each pair (tfrnn layer A, Keras layer B) trains the same model, Embedding -> layer -> Dense(2)
+with Adam on one fixed in-memory batch, through `model.train_on_batch`. Both models live in one
+process and are timed interleaved: every round runs A, B, B, A, each segment `--steps` train steps,
+so drift in the machine's load hits both alike. The report gives, per pair, the median
+examples/s of each and the medians of the per-round ratios (tfrnn / keras throughput, > 1 means
+tfrnn is faster), from wall time and from the process's CPU time (`time.process_time()`), which
+is less sensitive to noisy neighbours on a shared CPU.
+
+The Keras backend is the one `KERAS_BACKEND` names (tensorflow or jax). Token ids are NumPy
+arrays and tensorflow is imported only when it is the backend, so a JAX run never loads it.
+
+    python benchmarks/bench_layers.py --markdown docs/benchmarks.md
+    KERAS_BACKEND=jax python benchmarks/bench_layers.py --gpu-config --layers lstm gru
+"""
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import importlib.metadata
+import os
+import platform
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+import tfrnn.layers
+
+VOCAB_SIZE = 20000
+NUM_CLASSES = 2
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
+MARKER_START = "<!-- bench_layers:start -->"
+MARKER_END = "<!-- bench_layers:end -->"
+
+# Sizes and step counts of the two setups; explicit command-line flags override them.
+CONFIGS = {
+    "cpu": {"batch": 64, "time_steps": 200, "embed": 128, "units": 128, "steps": 10, "warmup": 3},
+    "gpu": {"batch": 256, "time_steps": 256, "embed": 128, "units": 256, "steps": 50, "warmup": 3},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """A tfrnn layer and the Keras layer it is measured against.
+
+    Args:
+        label: str. Row name in the results table.
+        tfrnn_layer: callable. `tfrnn_layer(units)` makes the tfrnn layer.
+        keras_layer: callable. `keras_layer(units)` makes the Keras layer.
+    """
+
+    label: str
+    tfrnn_layer: object
+    keras_layer: object
+
+
+PAIRS = {
+    "simple_rnn": Pair("SimpleRNN vs SimpleRNN", tfrnn.layers.SimpleRNN, keras.layers.SimpleRNN),
+    "lstm": Pair("LSTM vs LSTM", tfrnn.layers.LSTM, keras.layers.LSTM),
+    "gru": Pair("GRU vs GRU", tfrnn.layers.GRU, keras.layers.GRU),
+    "feedback": Pair(
+        "Feedback(base='lstm') vs LSTM",
+        functools.partial(tfrnn.layers.Feedback, base="lstm"),
+        keras.layers.LSTM,
+    ),
+}
+
+
+@dataclasses.dataclass
+class Timing:
+    """Time spent by one contender in one round.
+
+    Args:
+        wall: float. Seconds of wall time (`time.perf_counter`).
+        cpu: float. Seconds of the process's CPU time, all threads (`time.process_time`).
+    """
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+
+def parse_args(argv=None):
+    """Parses the command line and fills unset sizes from the chosen setup.
+
+    Args:
+        argv: list of str or None. The arguments; None reads `sys.argv[1:]`.
+
+    Returns:
+        `argparse.Namespace` with every size and step count set.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="The backend is chosen by the KERAS_BACKEND environment variable "
+        f"({' or '.join(SUPPORTED_BACKENDS)}); the run prints the one in use.",
+    )
+    parser.add_argument("--layers", nargs="+", choices=list(PAIRS), default=list(PAIRS),
+                        help="pairs to measure (default: all)")
+    parser.add_argument("--rounds", type=int, default=5, help="A B B A rounds per pair (default 5)")
+    parser.add_argument("--steps", type=int, help="train steps per segment (cpu 10, gpu 50)")
+    parser.add_argument("--warmup", type=int, help="untimed train steps per model first (default 3)")
+    parser.add_argument("--batch", type=int, help="batch size (cpu 64, gpu 256)")
+    parser.add_argument("--time-steps", type=int, help="sequence length (cpu 200, gpu 256)")
+    parser.add_argument("--embed", type=int, help="embedding size (default 128)")
+    parser.add_argument("--units", type=int, help="recurrent units (cpu 128, gpu 256)")
+    parser.add_argument("--jit", action="store_true",
+                        help="compile with jit_compile=True (XLA); the JAX backend always does")
+    parser.add_argument("--gpu-config", action="store_true",
+                        help="the GPU setup: LSTM 256, batch 256, T 256, 50 steps per segment")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="write the results into this markdown file, between the "
+                        "bench_layers markers")
+    args = parser.parse_args(argv)
+    for key, value in CONFIGS["gpu" if args.gpu_config else "cpu"].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if min(args.rounds, args.steps, args.batch, args.time_steps, args.embed, args.units) < 1:
+        parser.error("--rounds, --steps and the sizes must be positive")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    return args
+
+
+def reset_keras(seed):
+    """Clears Keras' global state and seeds the generators a model build draws from.
+
+    `keras.utils.set_random_seed` imports tensorflow whenever it is installed, so Python's and
+    NumPy's generators are seeded directly: Keras' global seed generator, which the weight
+    initializers use, takes its seed from Python's after `clear_session` drops it.
+
+    Args:
+        seed: int. The seed.
+    """
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy("float32")
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_model(layer_fn, args):
+    """Makes and compiles Embedding -> recurrent layer -> Dense(2 logits), with Adam.
+
+    Args:
+        layer_fn: callable. `layer_fn(units)` returns the recurrent layer.
+        args: `argparse.Namespace`. Sizes and `jit`.
+
+    Returns:
+        A compiled `keras.Sequential`.
+    """
+    model = keras.Sequential([
+        keras.Input((args.time_steps,), dtype="int32"),
+        keras.layers.Embedding(VOCAB_SIZE, args.embed),
+        layer_fn(args.units),
+        keras.layers.Dense(NUM_CLASSES),
+    ])
+    model.compile(
+        optimizer=keras.optimizers.Adam(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=args.jit or keras.backend.backend() == "jax",
+    )
+    return model
+
+
+def make_batch(args):
+    """Makes one random batch of token ids and labels, as NumPy arrays.
+
+    Args:
+        args: `argparse.Namespace`. Sizes and `seed`.
+
+    Returns:
+        `(x, y)`: int32 token ids `(batch, time_steps)` and int32 labels `(batch,)`.
+    """
+    rng = np.random.default_rng(args.seed)
+    x = rng.integers(1, VOCAB_SIZE, size=(args.batch, args.time_steps), dtype=np.int32)
+    y = rng.integers(0, NUM_CLASSES, size=(args.batch,), dtype=np.int32)
+    return x, y
+
+
+def train_steps(model, batch, steps):
+    """Runs `steps` train steps on one batch and times them.
+
+    `train_on_batch` returns the loss as a Python float, so every step has finished
+    on the device when the clock stops.
+
+    Args:
+        model: compiled `keras.Model`.
+        batch: `(x, y)` NumPy arrays.
+        steps: int. Number of train steps.
+
+    Returns:
+        `Timing` of the steps.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        model.train_on_batch(*batch)
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def time_pair(pair, args):
+    """Measures one pair over `args.rounds` interleaved A B B A rounds.
+
+    Args:
+        pair: `Pair`. The layers.
+        args: `argparse.Namespace`. Sizes, step counts, rounds and seed.
+
+    Returns:
+        List of `(tfrnn_timing, keras_timing)`, one per round, each summed over its two segments.
+    """
+    reset_keras(args.seed)
+    models = (build_model(pair.tfrnn_layer, args), build_model(pair.keras_layer, args))
+    batch = make_batch(args)
+    for model in models:
+        train_steps(model, batch, args.warmup)
+    rounds = []
+    for index in range(args.rounds):
+        timings = (Timing(), Timing())
+        for contender in (0, 1, 1, 0):
+            segment = train_steps(models[contender], batch, args.steps)
+            timings[contender].wall += segment.wall
+            timings[contender].cpu += segment.cpu
+        rounds.append(timings)
+        examples = 2 * args.steps * args.batch
+        print(f"  {pair.label} round {index + 1}/{args.rounds}: "
+              f"tfrnn {examples / timings[0].wall:,.0f} ex/s, "
+              f"keras {examples / timings[1].wall:,.0f} ex/s, "
+              f"ratio wall {timings[1].wall / timings[0].wall:.3f}, "
+              f"CPU {timings[1].cpu / timings[0].cpu:.3f}", flush=True)
+    return rounds
+
+
+def summarize(pair, rounds, examples):
+    """Reduces a pair's rounds to the figures of its table row.
+
+    Args:
+        pair: `Pair`. The layers.
+        rounds: list of `(tfrnn_timing, keras_timing)`.
+        examples: int. Examples each contender trained on per round.
+
+    Returns:
+        dict: label, median examples/s of each, and the medians (and the range of the
+        wall-time one) of the per-round throughput ratios tfrnn / keras.
+    """
+    wall_ratios = [k.wall / t.wall for t, k in rounds]
+    return {
+        "label": pair.label,
+        "tfrnn": statistics.median(examples / t.wall for t, _ in rounds),
+        "keras": statistics.median(examples / k.wall for _, k in rounds),
+        "wall_ratio": statistics.median(wall_ratios),
+        "wall_range": (min(wall_ratios), max(wall_ratios)),
+        "cpu_ratio": statistics.median(k.cpu / t.cpu for t, k in rounds),
+    }
+
+
+def format_table(rows):
+    """Formats the summaries as a markdown table.
+
+    Args:
+        rows: list of dicts from `summarize`.
+
+    Returns:
+        str: the table, one line per pair.
+    """
+    lines = [
+        "| tfrnn vs keras.layers | tfrnn ex/s | keras ex/s | ratio, wall | wall range | ratio, CPU |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        low, high = row["wall_range"]
+        lines.append(
+            f"| {row['label']} | {row['tfrnn']:,.0f} | {row['keras']:,.0f} "
+            f"| {row['wall_ratio']:.3f} | {low:.2f}-{high:.2f} | {row['cpu_ratio']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_model():
+    """Returns the CPU model name from `lscpu`, or `platform.processor()` without it."""
+    try:
+        output = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown"
+    for line in output.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def accelerator():
+    """Returns the device the backend computes on, e.g. "CPU" or "GPU NVIDIA H200"."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return "CPU" if device.platform == "cpu" else f"{device.platform.upper()} {device.device_kind}"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    return "GPU " + tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+
+
+def versions():
+    """Returns "python X, keras Y, <backend> Z" for the libraries that ran the benchmark."""
+    backend = keras.backend.backend()
+    packages = ["keras", *(("jax", "jaxlib") if backend == "jax" else ("tensorflow",)), "numpy"]
+    found = [f"{name} {importlib.metadata.version(name)}" for name in packages]
+    return ", ".join([f"python {platform.python_version()}", *found, f"backend {backend}"])
+
+
+def report(args, rows, device):
+    """Writes the markdown section: command, machine, versions, date, setup and results.
+
+    Args:
+        args: `argparse.Namespace`. The run's settings.
+        rows: list of dicts from `summarize`.
+        device: str. From `accelerator()`.
+
+    Returns:
+        str: the section, markers included.
+    """
+    backend = keras.backend.backend()
+    env = f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} " if "KERAS_BACKEND" in os.environ else ""
+    command = f"{env}python {shlex.join(sys.argv)}"
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    jit = args.jit or backend == "jax"
+    lines = [
+        MARKER_START,
+        "## Recurrent layers: tfrnn vs keras.layers, train step",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {date}",
+        f"- Machine: {cpu_model()} ({platform.processor() or platform.machine()}), "
+        f"{os.cpu_count()} CPUs, {platform.platform()}; computing on {device}",
+        f"- Versions: {versions()}",
+        f"- Model: Embedding({VOCAB_SIZE}, {args.embed}) -> layer({args.units}) -> "
+        f"Dense({NUM_CLASSES}), Adam, float32, batch {args.batch}, T {args.time_steps}, "
+        f"jit_compile={jit}, `train_on_batch` on one in-memory batch",
+        f"- Timing: {args.warmup} warm-up steps per model, then {args.rounds} rounds of "
+        f"A B B A (tfrnn, keras, keras, tfrnn), {args.steps} steps per segment; "
+        "examples/s are medians over rounds",
+        "- Ratios are tfrnn / keras throughput (> 1: tfrnn faster), medians of per-round "
+        "ratios, from wall time and from process CPU time (`time.process_time()`)",
+    ]
+    if device != "CPU":
+        lines.append("- On a GPU, CPU time counts host work only, and `keras.layers.LSTM`/`GRU` "
+                     "can use the fused cuDNN kernel, which a custom cell never does")
+    lines += ["", format_table(rows), MARKER_END]
+    return "\n".join(lines)
+
+
+def write_markdown(path, section):
+    """Puts `section` into the markdown file, replacing a previous one between the markers.
+
+    Args:
+        path: str. The file; created with a `# Benchmarks` header when missing.
+        section: str. The text, markers included.
+    """
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    start, end = text.find(MARKER_START), text.find(MARKER_END)
+    if start != -1 and end > start:
+        text = text[:start] + section + text[end + len(MARKER_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main(argv=None):
+    """Runs the benchmark and prints (and optionally writes) the results table.
+
+    Args:
+        argv: list of str or None. Command-line arguments; None reads `sys.argv[1:]`.
+    """
+    args = parse_args(argv)
+    backend = keras.backend.backend()
+    if backend not in SUPPORTED_BACKENDS:
+        sys.exit(f"Unsupported backend {backend!r}: set KERAS_BACKEND to one of {SUPPORTED_BACKENDS}.")
+    device = accelerator()
+    print(f"Keras backend: {backend}, device: {device}, jit_compile={args.jit or backend == 'jax'}",
+          flush=True)
+    examples = 2 * args.steps * args.batch
+    rows = [summarize(PAIRS[name], time_pair(PAIRS[name], args), examples) for name in args.layers]
+    print(format_table(rows))
+    if args.markdown:
+        write_markdown(args.markdown, report(args, rows, device))
+        print(f"Wrote {args.markdown}")
+
+
+if __name__ == "__main__":
+    main()

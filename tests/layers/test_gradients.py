@@ -1,0 +1,73 @@
+"""Gradients: against central finite differences, and equal to keras.layers' own."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from tfrnn import layers
+from tests.layers.gradients import value_and_grads
+
+LAYERS = {
+    "simple_rnn": lambda: layers.SimpleRNN(3, return_sequences=True),
+    "lstm": lambda: layers.LSTM(3, return_sequences=True),
+    "gru": lambda: layers.GRU(3, return_sequences=True),
+    "gru_reset_before": lambda: layers.GRU(3, reset_after=False, return_sequences=True),
+    "feedback_lstm": lambda: layers.Feedback(
+        3, base="lstm", feedback_gain_initializer="ones", return_sequences=True
+    ),
+    "feedback_gru": lambda: layers.Feedback(
+        3, base="gru", feedback_gain_initializer="ones", return_sequences=True
+    ),
+}
+
+
+def _loss(out):
+    # A weighted sum, so that every output position matters differently.
+    weights = ops.reshape(ops.arange(1, 1 + 4 * 3, dtype=out.dtype), (1, 4, 3)) / 10.0
+    return ops.sum(ops.sin(out) * weights)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_gradient_matches_finite_differences(name):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 4, 2)).astype("float32")
+    layer = LAYERS[name]()
+    layer(x)
+    _, grads = value_and_grads(layer, _loss, x)
+    weights = [np.asarray(v) for v in layer.trainable_variables]
+    eps = 3e-3  # float32: small enough for curvature, large enough for round-off
+    for _ in range(3):  # random directions: directional derivative <grad, v>
+        direction = [rng.normal(size=w.shape).astype("float32") for w in weights]
+        losses = []
+        for sign in (1, -1):
+            for var, w, d in zip(layer.trainable_variables, weights, direction):
+                var.assign(w + sign * eps * d)
+            losses.append(float(_loss(layer(x))))
+        for var, w in zip(layer.trainable_variables, weights):
+            var.assign(w)
+        numeric = (losses[0] - losses[1]) / (2 * eps)
+        analytic = sum(float(np.sum(g * d)) for g, d in zip(grads, direction))
+        assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (layers.SimpleRNN, keras.layers.SimpleRNN),
+        (layers.LSTM, keras.layers.LSTM),
+        (layers.GRU, keras.layers.GRU),
+    ],
+)
+def test_gradients_equal_keras(ours, theirs):
+    x = np.random.default_rng(1).normal(size=(2, 4, 2)).astype("float32")
+    ours, theirs = ours(3, return_sequences=True), theirs(3, return_sequences=True)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    (loss_a, grads_a), (loss_b, grads_b) = value_and_grads(ours, _loss, x), value_and_grads(
+        theirs, _loss, x
+    )
+    assert loss_a == pytest.approx(loss_b, abs=1e-5)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(a, b, atol=1e-5)
