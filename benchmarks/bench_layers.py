@@ -105,7 +105,8 @@ def parse_args(argv=None):
                         help="pairs to measure (default: all)")
     parser.add_argument("--rounds", type=int, default=5, help="A B B A rounds per pair (default 5)")
     parser.add_argument("--steps", type=int, help="train steps per segment (cpu 10, gpu 50)")
-    parser.add_argument("--warmup", type=int, help="untimed train steps per model first (default 3)")
+    parser.add_argument("--warmup", type=int,
+                        help="untimed train steps per model first (default 3)")
     parser.add_argument("--batch", type=int, help="batch size (cpu 64, gpu 256)")
     parser.add_argument("--time-steps", type=int, help="sequence length (cpu 200, gpu 256)")
     parser.add_argument("--embed", type=int, help="embedding size (default 128)")
@@ -113,7 +114,8 @@ def parse_args(argv=None):
     parser.add_argument("--jit", action="store_true",
                         help="compile with jit_compile=True (XLA); the JAX backend always does")
     parser.add_argument("--gpu-config", action="store_true",
-                        help="the GPU setup: LSTM 256, batch 256, T 256, 50 steps per segment")
+                        help="the GPU setup: units 256, batch 256, T 256, 50 steps per segment "
+                        "(the issue's is --layers lstm)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
     parser.add_argument("--markdown", metavar="PATH",
                         help="write the results into this markdown file, between the "
@@ -269,7 +271,8 @@ def format_table(rows):
         str: the table, one line per pair.
     """
     lines = [
-        "| tfrnn vs keras.layers | tfrnn ex/s | keras ex/s | ratio, wall | wall range | ratio, CPU |",
+        "| tfrnn vs keras.layers | tfrnn ex/s | keras ex/s "
+        "| ratio, wall | wall range | ratio, CPU |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -299,13 +302,16 @@ def accelerator():
         import jax
 
         device = jax.devices()[0]
-        return "CPU" if device.platform == "cpu" else f"{device.platform.upper()} {device.device_kind}"
+        if device.platform == "cpu":
+            return "CPU"
+        return f"{device.platform.upper()} {device.device_kind}"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return "CPU"
-    return "GPU " + tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return "GPU " + details.get("device_name", gpus[0].name)
 
 
 def versions():
@@ -384,7 +390,8 @@ def main(argv=None):
     args = parse_args(argv)
     backend = keras.backend.backend()
     if backend not in SUPPORTED_BACKENDS:
-        sys.exit(f"Unsupported backend {backend!r}: set KERAS_BACKEND to one of {SUPPORTED_BACKENDS}.")
+        sys.exit(f"Unsupported backend {backend!r}: "
+                 f"set KERAS_BACKEND to one of {SUPPORTED_BACKENDS}.")
     device = accelerator()
     print(f"Keras backend: {backend}, device: {device}, jit_compile={args.jit or backend == 'jax'}",
           flush=True)

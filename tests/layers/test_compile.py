@@ -7,15 +7,16 @@ import pytest
 from tfrnn import layers
 
 LAYERS = {
-    "simple_rnn": lambda: layers.SimpleRNN(4),
-    "lstm": lambda: layers.LSTM(4, dropout=0.1, recurrent_dropout=0.1),
-    "gru": lambda: layers.GRU(4),
-    "feedback": lambda: layers.Feedback(4, base="lstm"),
+    "simple_rnn": lambda p: layers.SimpleRNN(4, input_projection=p),
+    "lstm": lambda p: layers.LSTM(4, dropout=0.1, recurrent_dropout=0.1, input_projection=p),
+    "gru": lambda p: layers.GRU(4, input_projection=p),
+    "feedback": lambda p: layers.Feedback(4, base="lstm", input_projection=p),
 }
 
 
+@pytest.mark.parametrize("projection", ["hoisted", "per_step"])
 @pytest.mark.parametrize("name", LAYERS)
-def test_fit_with_jit_compile(name):
+def test_fit_with_jit_compile(name, projection):
     tokens = np.random.default_rng(0).integers(1, 30, size=(32, 10))
     tokens[:8, 6:] = 0  # padded rows exercise the mask inside the compiled loop
     y = (tokens[:, 0] > 15).astype("float32")
@@ -23,7 +24,7 @@ def test_fit_with_jit_compile(name):
         [
             keras.Input((10,), dtype="int32"),
             keras.layers.Embedding(30, 8, mask_zero=True),
-            LAYERS[name](),
+            LAYERS[name](projection),
             keras.layers.Dense(1, "sigmoid"),
         ]
     )

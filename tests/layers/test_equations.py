@@ -89,7 +89,8 @@ def _reference_step_for(cell):
     ids=["simple_rnn", "lstm", "gru", "gru_reset_before", "feedback_lstm", "feedback_gru"],
 )
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_matches_numpy_equations(make_layer, go_backwards):
+@pytest.mark.parametrize("projection", ["hoisted", "per_step"])
+def test_matches_numpy_equations(make_layer, go_backwards, projection):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(4, 7, 3)).astype("float32")
     mask = np.ones((4, 7), bool)
@@ -97,6 +98,7 @@ def test_matches_numpy_equations(make_layer, go_backwards):
     mask[2, :3] = False  # left-padded
     layer = make_layer()
     layer.go_backwards = go_backwards
+    layer.input_projection = projection
     layer(x)
     _random_weights(layer, rng)
     outputs, *states = layer(x, mask=mask)

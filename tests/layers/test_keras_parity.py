@@ -24,9 +24,18 @@ OPTIONS = {
 }
 
 
-def _pair(name, **options):
+@pytest.fixture(params=["hoisted", "per_step"])
+def projection(request):
+    """Both loops: the input projection hoisted out of the loop, and computed per step."""
+    return request.param
+
+
+def _pair(name, projection="hoisted", **options):
     ours, theirs, kwargs = PAIRS[name]
-    return ours(4, **kwargs, **options), theirs(4, **kwargs, **options)
+    return (
+        ours(4, input_projection=projection, **kwargs, **options),
+        theirs(4, **kwargs, **options),
+    )
 
 
 def _assert_same(a, b, atol=1e-5):
@@ -42,8 +51,8 @@ def _inputs(shape=(3, 6, 5), seed=0):
 
 @pytest.mark.parametrize("option", OPTIONS)
 @pytest.mark.parametrize("name", PAIRS)
-def test_same_weights_same_outputs(name, option):
-    ours, theirs = _pair(name, **OPTIONS[option])
+def test_same_weights_same_outputs(name, option, projection):
+    ours, theirs = _pair(name, projection, **OPTIONS[option])
     x = _inputs()
     theirs(x)
     ours(x)
@@ -54,9 +63,9 @@ def test_same_weights_same_outputs(name, option):
 
 
 @pytest.mark.parametrize("name", PAIRS)
-def test_same_dropout_masks_in_training(name):
+def test_same_dropout_masks_in_training(name, projection):
     # Same seed, same mask draws in the same order: Keras' dropout semantics exactly.
-    ours, theirs = _pair(name, dropout=0.3, recurrent_dropout=0.2, seed=7, return_sequences=True)
+    ours, theirs = _pair(name, projection, dropout=0.3, recurrent_dropout=0.2, seed=7, return_sequences=True)
     x = _inputs()
     theirs(x)
     ours(x)
@@ -66,8 +75,8 @@ def test_same_dropout_masks_in_training(name):
 
 
 @pytest.mark.parametrize("name", PAIRS)
-def test_input_dropout_only(name):
-    ours, theirs = _pair(name, dropout=0.5, seed=3, return_sequences=True)
+def test_input_dropout_only(name, projection):
+    ours, theirs = _pair(name, projection, dropout=0.5, seed=3, return_sequences=True)
     x = _inputs()
     theirs(x)
     ours(x)
@@ -77,7 +86,7 @@ def test_input_dropout_only(name):
 
 @pytest.mark.parametrize("name", PAIRS)
 @pytest.mark.parametrize("padding", ["right", "left"])
-def test_masking_with_embedding_mask_zero(name, padding):
+def test_masking_with_embedding_mask_zero(name, padding, projection):
     # A full row, a short row, a fully padded row and a length-1 row.
     tokens = {
         "right": [[3, 4, 5, 6, 7], [8, 9, 0, 0, 0], [0, 0, 0, 0, 0], [2, 0, 0, 0, 0]],
@@ -85,7 +94,7 @@ def test_masking_with_embedding_mask_zero(name, padding):
     }[padding]
     tokens = np.array(tokens)
     outputs = []
-    for layer in _pair(name, return_sequences=True, return_state=True):
+    for layer in _pair(name, projection, return_sequences=True, return_state=True):
         model = keras.Sequential([keras.layers.Embedding(10, 5, mask_zero=True), layer])
         model(tokens)
         outputs.append(model)
@@ -95,8 +104,8 @@ def test_masking_with_embedding_mask_zero(name, padding):
 
 
 @pytest.mark.parametrize("name", PAIRS)
-def test_initial_state(name):
-    ours, theirs = _pair(name, return_state=True)
+def test_initial_state(name, projection):
+    ours, theirs = _pair(name, projection, return_state=True)
     x = _inputs()
     theirs(x)
     ours(x)
@@ -107,8 +116,8 @@ def test_initial_state(name):
 
 
 @pytest.mark.parametrize("name", PAIRS)
-def test_stateful_carries_state_across_calls(name):
-    ours, theirs = _pair(name, stateful=True, return_sequences=True)
+def test_stateful_carries_state_across_calls(name, projection):
+    ours, theirs = _pair(name, projection, stateful=True, return_sequences=True)
     x1, x2 = _inputs(seed=1), _inputs(seed=2)
     theirs(x1)
     ours(x1)

@@ -4,6 +4,7 @@ from tfrnn.layers.base import ProjectedCell, ProjectedRNN
 from tfrnn.layers.feedback import ClipValue, Feedback, FeedbackCell
 from tfrnn.layers.gru import GRU, GRUCell
 from tfrnn.layers.lstm import LSTM, LSTMCell
+from tfrnn.layers.pooling import MaskedGlobalPooling1D
 from tfrnn.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "GRUCell",
     "LSTM",
     "LSTMCell",
+    "MaskedGlobalPooling1D",
     "ProjectedCell",
     "ProjectedRNN",
     "SimpleRNN",

@@ -248,9 +248,10 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
 class ProjectedRNN(keras.layers.RNN):
     """A `keras.layers.RNN` over a `ProjectedCell` that hoists the input projection.
 
-    The layer takes the cell's arguments directly (`LSTM(64, dropout=0.1)`), builds its cell
-    as Keras' own layers do, and its loop runs only `cell.recurrent_step` over
-    `cell.project_inputs(sequences)`, computed in one matmul for all time steps.
+    The layer takes the cell's arguments directly (`LSTM(64, dropout=0.1)`) and builds its cell
+    as Keras' own layers do. With the input projection hoisted, its loop runs only
+    `cell.recurrent_step` over `cell.project_inputs(sequences)`, computed in one matmul for
+    all time steps; otherwise it runs `cell.call` step by step, exactly like `keras.layers.RNN`.
 
     Args:
         units: int. Size of the hidden state.
@@ -260,6 +261,11 @@ class ProjectedRNN(keras.layers.RNN):
         stateful: bool. Keep the final states of a batch as the initial states of the next.
         unroll: bool. Unroll the loop (short sequences only).
         zero_output_for_mask: bool. Emit zeros, not the previous output, at masked steps.
+        input_projection: str. "hoisted" computes `x_t @ W + b` for all steps in one matmul
+            before the loop; "per_step" computes it inside the loop, as Keras does; "auto" hoists
+            except on the TensorFlow backend, where measurements (docs/benchmarks.md) showed
+            the loop's per-step copies of the wide projected tensor cost more than the one big
+            matmul saves, unless the step is compiled with XLA.
         **kwargs: the cell's arguments (see the cell class) and the base layer's.
     """
 
@@ -275,8 +281,14 @@ class ProjectedRNN(keras.layers.RNN):
         stateful=False,
         unroll=False,
         zero_output_for_mask=False,
+        input_projection="auto",
         **kwargs,
     ):
+        if input_projection not in ("auto", "hoisted", "per_step"):
+            raise ValueError(
+                "`input_projection` must be 'auto', 'hoisted' or 'per_step', "
+                f"got {input_projection!r}."
+            )
         cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}
         cell = self.cell_class(
             units,
@@ -296,12 +308,21 @@ class ProjectedRNN(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        self.input_projection = input_projection
 
     @property
     def units(self):
         return self.cell.units
 
+    def hoists_projection(self):
+        """Whether this layer computes the input projection for all steps before the loop."""
+        if self.input_projection == "auto":
+            return keras.backend.backend() != "tensorflow"
+        return self.input_projection == "hoisted"
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self.hoists_projection():
+            return super().inner_loop(sequences, initial_state, mask, training)  # cell.call per step
         if keras.tree.is_nested(mask):
             mask = mask[0]
         projected = self.cell.project_inputs(sequences, training)  # (batch, time, gates*units)
@@ -327,7 +348,7 @@ class ProjectedRNN(keras.layers.RNN):
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     def get_config(self):
-        config = super().get_config()
+        config = {**super().get_config(), "input_projection": self.input_projection}
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):

@@ -1,0 +1,1 @@
+"""The `tfrnn` command line (installed as the `tfrnn_cli` package)."""

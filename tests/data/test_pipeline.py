@@ -1,0 +1,106 @@
+"""make_dataset: shapes, truncation, order, bucketing, sharding; make_distributed_dataset."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrnn.config import DataConfig
+from tfrnn.data import Examples, make_dataset, make_distributed_dataset, make_vectorizer
+from tfrnn.data.pipeline import bucket_boundaries
+
+WORDS = [f"w{i}" for i in range(50)]
+
+
+def _mixed_lengths(count=200, max_words=40, seed=0):
+    """Examples whose lengths spread from 1 to max_words words; label = length parity."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, max_words + 1, size=count)
+    texts = [" ".join(rng.choice(WORDS, size=n)) for n in lengths]
+    return Examples(texts, lengths % 2, ["even", "odd"], "made up")
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return _mixed_lengths()
+
+
+@pytest.fixture(scope="module")
+def vectorizer(examples):
+    return make_vectorizer(examples.texts, DataConfig())
+
+
+def _batches(dataset):
+    return [(ids.numpy(), labels.numpy()) for ids, labels in dataset]
+
+
+@pytest.mark.parametrize("training, bucket", [(True, True), (True, False), (False, True)])
+def test_shapes_dtypes_and_nothing_dropped(examples, vectorizer, training, bucket):
+    config = DataConfig(batch_size=16, max_len=64, bucket=bucket)
+    dataset = make_dataset(examples, vectorizer, config, training=training)
+    ids_spec, labels_spec = dataset.element_spec
+    assert ids_spec.dtype == labels_spec.dtype == tf.int32
+    assert ids_spec.shape.as_list() == [None, None] and labels_spec.shape.as_list() == [None]
+    batches = _batches(dataset)
+    assert all(len(ids) == len(labels) <= 16 for ids, labels in batches)
+    seen = np.concatenate([labels for _, labels in batches])
+    assert np.bincount(seen).tolist() == np.bincount(examples.labels).tolist()
+    assert sum(int((ids != 0).sum()) for ids, _ in batches) == sum(len(text.split()) for text in examples.texts)
+
+
+def test_truncation_to_max_len(examples, vectorizer):
+    config = DataConfig(batch_size=8, max_len=5)
+    for training in (True, False):
+        lengths = [ids.shape[1] for ids, _ in _batches(make_dataset(examples, vectorizer, config, training))]
+        assert max(lengths) == 5
+
+
+def test_evaluation_keeps_order(examples, vectorizer):
+    config = DataConfig(batch_size=16, max_len=64)
+    batches = _batches(make_dataset(examples, vectorizer, config, training=False))
+    assert np.concatenate([labels for _, labels in batches]).tolist() == examples.labels.tolist()
+    first = batches[0][0]
+    expected = np.asarray(vectorizer(examples.texts[:16]))
+    assert first[:, : expected.shape[1]].tolist() == expected.tolist()
+    assert not first[:, expected.shape[1]:].any()
+
+
+def test_training_is_seeded_and_reshuffled_each_epoch(examples, vectorizer):
+    config = DataConfig(batch_size=200, bucket=False)
+    dataset = make_dataset(examples, vectorizer, config, training=True)
+    epoch1, epoch2 = (_batches(dataset)[0][1].tolist() for _ in range(2))
+    again = _batches(make_dataset(examples, vectorizer, config, training=True))[0][1].tolist()
+    assert epoch1 != epoch2 and epoch1 == again
+
+
+def test_bucketing_cuts_padding(examples, vectorizer):
+    def padding(bucket):
+        config = DataConfig(batch_size=8, max_len=32, bucket=bucket)
+        return sum(int((ids == 0).sum()) for ids, _ in _batches(make_dataset(examples, vectorizer, config, True)))
+
+    assert padding(bucket=True) < padding(bucket=False) / 2
+
+
+def test_bucket_boundaries_end_at_max_len():
+    assert bucket_boundaries(200) == [25, 50, 75, 100, 125, 150, 175, 200]
+    assert bucket_boundaries(3) == [1, 2, 3]
+
+
+def test_text_without_tokens_becomes_one_oov(vectorizer):
+    examples = Examples(["!!!", "w1 w2"], [0, 1], ["a", "b"], "made up")
+    ids, _ = _batches(make_dataset(examples, vectorizer, DataConfig(), training=False))[0]
+    assert ids[0].tolist() == [1, 0]
+
+
+def test_sharding_with_input_context(examples, vectorizer):
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=2)
+    config = DataConfig(batch_size=16, cache=False)
+    batches = _batches(make_dataset(examples, vectorizer, config, training=False, input_context=context))
+    assert max(len(labels) for _, labels in batches) == 8
+    assert np.concatenate([labels for _, labels in batches]).tolist() == examples.labels[0::2].tolist()
+
+
+def test_distributed_dataset(examples, vectorizer):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    dataset = make_distributed_dataset(examples, vectorizer, DataConfig(batch_size=16), strategy, training=True)
+    ids, labels = next(iter(dataset))
+    assert ids.dtype == tf.int32 and labels.shape[0] <= 16

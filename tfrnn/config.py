@@ -1,0 +1,239 @@
+"""Run configuration: dataclasses <-> YAML, with dotted overrides (`model.units=128`).
+
+Built on OmegaConf's structured configs, which type-check every value against the
+dataclass fields. Every run directory keeps the resolved config as `config.yaml`.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from tfrnn.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the labelled text comes from and how it becomes batches of token ids.
+
+    Args:
+        source: str. "embedded" (the package's movie reviews), "imdb" (TFDS imdb_reviews),
+            "aclimdb" (an aclImdb-style folder) or "file" (CSV, TSV or JSONL).
+        path: str or None. The folder or file for "aclimdb" and "file".
+        test_path: str or None. A separate evaluation file for "file".
+        data_dir: str or None. TFDS data directory for "imdb".
+        text_column: str. Column (or JSON key) holding the text.
+        label_column: str. Column (or JSON key) holding the label.
+        labels: list of str or None. Label names in index order; None infers them (sorted).
+        validation_split: float. Fraction of the training data held out, seeded and stratified.
+        limit: int or None. Use at most this many training examples (quick runs).
+        lowercase: bool. Lower-case the text.
+        strip_html: bool. Remove HTML tags such as `<br />` and unescape entities.
+        unicode_form: str or None. Unicode normalisation ("NFKC"); needs TensorFlow Text in exports.
+        blank_texts: str. "skip" (counted and reported) or "error" for empty texts.
+        tokenizer: str. "word" or "char" (character mode, for Chinese).
+        vocab_size: int. Vocabulary size including the padding and OOV tokens.
+        max_len: int. Truncate token sequences to this length.
+        batch_size: int. Global batch size (split across replicas).
+        bucket: bool. Batch texts of similar length together to cut padding.
+        shuffle_buffer: int. Shuffle buffer size for training.
+        cache: bool. Cache the tokenised dataset in memory.
+    """
+
+    source: str = "embedded"
+    path: Optional[str] = None
+    test_path: Optional[str] = None
+    data_dir: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: Optional[List[str]] = None
+    validation_split: float = 0.1
+    limit: Optional[int] = None
+    lowercase: bool = True
+    strip_html: bool = True
+    unicode_form: Optional[str] = None
+    blank_texts: str = "skip"
+    tokenizer: str = "word"
+    vocab_size: int = 20000
+    max_len: int = 200
+    batch_size: int = 32
+    bucket: bool = True
+    shuffle_buffer: int = 10000
+    cache: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """The classifier.
+
+    Args:
+        kind: str. "rnn" (embedding -> recurrent layers -> pooling -> head) or "feedforward"
+            (mean of embeddings -> dense).
+        cell: str. "simple_rnn", "lstm", "gru" or "feedback".
+        feedback_base: str. The feedback cell's base step, "lstm" or "gru".
+        embedding_dim: int. Size of the token embeddings.
+        units: int. Hidden size of each recurrent layer (per direction).
+        num_layers: int. Number of stacked recurrent layers.
+        bidirectional: bool. Wrap each recurrent layer in `keras.layers.Bidirectional`.
+        pooling: str. "last", "mean" or "max" over time (masked).
+        dropout: float. Dropout before the head (and on the embeddings).
+        recurrent_dropout: float. Recurrent dropout inside the cells.
+        hidden_units: int. Size of the dense hidden layer of the feed-forward model.
+    """
+
+    kind: str = "rnn"
+    cell: str = "lstm"
+    feedback_base: str = "lstm"
+    embedding_dim: int = 64
+    units: int = 64
+    num_layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "max"
+    dropout: float = 0.3
+    recurrent_dropout: float = 0.0
+    hidden_units: int = 64
+
+
+@dataclass
+class TrainConfig:
+    """How the model is fitted.
+
+    Args:
+        epochs: int. Maximum number of epochs.
+        optimizer: str. "adam" or "adamw".
+        learning_rate: float. Peak learning rate.
+        weight_decay: float. Decoupled weight decay (AdamW only).
+        warmup_ratio: float. Fraction of the steps spent warming up linearly from 0.
+        decay: str. After warmup: "constant", "linear" (to 0) or "cosine".
+        clipnorm: float or None. Clip each gradient's norm; None for no clipping.
+        early_stopping_patience: int. Epochs without val_loss improvement before stopping; 0 is off.
+        seed: int. Seed of Python, NumPy and the backend.
+        deterministic: bool. Ask TensorFlow for deterministic ops (slower).
+        jit_compile: bool. Compile the train step with XLA.
+        tensorboard: bool. Write TensorBoard logs under the run directory.
+        verbose: int. Keras' fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
+    """
+
+    epochs: int = 10
+    optimizer: str = "adam"
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    decay: str = "constant"
+    clipnorm: Optional[float] = 1.0
+    early_stopping_patience: int = 3
+    seed: int = 42
+    deterministic: bool = False
+    jit_compile: bool = False
+    tensorboard: bool = True
+    verbose: int = 1
+
+
+@dataclass
+class RunConfig:
+    """Everything a `tfrnn train` run needs.
+
+    Args:
+        data: DataConfig. The data.
+        model: ModelConfig. The model.
+        train: TrainConfig. The fitting.
+        output_dir: str. Parent folder of run directories.
+        run_name: str or None. The run directory's name; None makes one from the time.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = "runs"
+    run_name: Optional[str] = None
+
+
+CHOICES = {
+    "data.source": ("embedded", "imdb", "aclimdb", "file"),
+    "data.blank_texts": ("skip", "error"),
+    "data.tokenizer": ("word", "char"),
+    "model.kind": ("rnn", "feedforward"),
+    "model.cell": ("simple_rnn", "lstm", "gru", "feedback"),
+    "model.feedback_base": ("lstm", "gru"),
+    "model.pooling": ("last", "mean", "max"),
+    "train.optimizer": ("adam", "adamw"),
+    "train.decay": ("constant", "linear", "cosine"),
+}
+
+
+def _one_line(error):
+    return " ".join(str(error).split("\n")[0].split())
+
+
+def load_config(path=None, overrides=()):
+    """Builds a RunConfig from defaults, an optional YAML file, then dotted overrides.
+
+    Args:
+        path: str, Path or None. A YAML file with any subset of the fields.
+        overrides: iterable of str. `key.sub=value` items, applied last.
+
+    Returns:
+        RunConfig, type-checked and with choices validated.
+
+    Raises:
+        ConfigError: a missing file, bad YAML, an unknown key, a wrong type or choice.
+    """
+    merged = OmegaConf.structured(RunConfig)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        except Exception as error:  # YAML syntax errors and schema errors alike
+            raise ConfigError(f"{path}: {_one_line(error)}") from None
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. model.units=128")
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([item]))
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"override {item!r}: {_one_line(error)}") from None
+    config = OmegaConf.to_object(merged)
+    validate(config)
+    return config
+
+
+def validate(config):
+    """Checks the fields that have a fixed set of values or a range.
+
+    Args:
+        config: RunConfig. The config to check.
+
+    Raises:
+        ConfigError: naming the key, the value and what is allowed.
+    """
+    for key, allowed in CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
+    if not 0.0 <= config.data.validation_split < 1.0:
+        raise ConfigError(f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1")
+    for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "train.epochs"):
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) <= 0:
+            raise ConfigError(f"{key} must be positive")
+
+
+def to_yaml(config):
+    """Serialises a RunConfig to YAML text."""
+    return OmegaConf.to_yaml(OmegaConf.structured(config))
+
+
+def save_config(config, path):
+    """Writes a RunConfig as YAML to `path`."""
+    Path(path).write_text(to_yaml(config))
+
+
+def as_dict(config):
+    """A RunConfig (or section) as plain nested dicts."""
+    return dataclasses.asdict(config)

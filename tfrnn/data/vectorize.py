@@ -1,0 +1,94 @@
+"""Text -> token ids with `keras.layers.TextVectorization`, and its vocabulary file.
+
+Id 0 is padding (the empty token) and id 1 is out-of-vocabulary ("[UNK]"), Keras' convention,
+so `Embedding(mask_zero=True)` masks padding.
+
+The layer's `standardize` is `tfrnn.data.cleaning.standardize` (HTML, case, whitespace; in word
+mode also ASCII punctuation, so "won't" becomes "wont" and "great!" becomes "great"), which the
+serving graph then runs on raw text too. Word mode splits on whitespace; char mode (for
+Chinese) makes one token per Unicode character (spaces and punctuation included). The layer is
+never saved inside a `.keras` file: a run keeps its vocabulary file and rebuilds the layer.
+"""
+
+from pathlib import Path
+
+import functools
+
+import keras
+import tensorflow as tf
+
+from tfrnn.data.cleaning import standardize
+from tfrnn.errors import DataError
+
+PADDING, OOV = "", "[UNK]"
+
+
+def _layer(config, vocabulary=None):
+    word = config.tokenizer == "word"
+    return keras.layers.TextVectorization(
+        max_tokens=config.vocab_size,
+        standardize=functools.partial(standardize, config=config, strip_punctuation=word),
+        split="whitespace" if word else "character",
+        output_mode="int",
+        output_sequence_length=None,  # ragged rows; the pipeline truncates and pads per batch
+        vocabulary=vocabulary,
+    )
+
+
+def make_vectorizer(texts, config):
+    """Builds the vocabulary from the training texts.
+
+    Args:
+        texts: list of str. Raw training texts (never validation or test).
+        config: DataConfig. Uses `tokenizer` and `vocab_size` (padding and OOV included).
+
+    Returns:
+        keras.layers.TextVectorization. Maps a batch of strings to int64 ids `(batch, time)`.
+    """
+    if not texts:
+        raise ValueError("no training texts to build a vocabulary from")
+    vectorizer = _layer(config)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(1024))
+    return vectorizer
+
+
+def save_vocabulary(vectorizer, path):
+    """Writes the vocabulary, one token per line, UTF-8.
+
+    Line n holds the token of id n - 1: an empty first line (padding), then "[UNK]".
+
+    Args:
+        vectorizer: keras.layers.TextVectorization. An adapted vectorizer.
+        path: str or Path. The file to write.
+    """
+    tokens = [str(token) for token in vectorizer.get_vocabulary()]
+    if any("\n" in token for token in tokens):
+        raise ValueError("a token contains a newline; the vectorizer's standardize should remove it")
+    Path(path).write_text("".join(token + "\n" for token in tokens), encoding="utf-8")
+
+
+def load_vectorizer(path, config):
+    """Rebuilds the vectorizer written by `save_vocabulary`: same text, same ids.
+
+    Args:
+        path: str or Path. A vocabulary file.
+        config: DataConfig. The `tokenizer` and `vocab_size` of the run that wrote it.
+
+    Returns:
+        keras.layers.TextVectorization.
+
+    Raises:
+        DataError: a missing file, or one that is not a vocabulary file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("vocabulary file not found", path)
+    tokens = path.read_text(encoding="utf-8").split("\n")[:-1]  # the file ends with a newline
+    if tokens[:2] != [PADDING, OOV]:
+        raise DataError(f"not a vocabulary file: expected an empty line (padding) then {OOV}", path, 1)
+    for line, token in enumerate(tokens[2:], 3):
+        if token in (PADDING, OOV):
+            raise DataError(f"{token!r} appears again", path, line)
+    if len(tokens) > config.vocab_size:
+        raise DataError(f"{len(tokens)} tokens, more than data.vocab_size={config.vocab_size}", path)
+    return _layer(config, vocabulary=tokens)

@@ -1,0 +1,90 @@
+"""`tfrnn export`: a run -> a versioned SavedModel that TF Serving serves from raw text.
+
+Layout (TF Serving's): EXPORT_ROOT/NAME/<version>/saved_model.pb, variables/, assets/,
+assets.extra/ (the run's config.yaml and labels.txt, as TF Model Garden keeps the config next
+to each checkpoint). Versions are integers; the next one is max(existing) + 1. A version is
+written under a dot-folder (which TF Serving ignores) and renamed into place, so a
+half-written version is never visible.
+
+Signature `serving_default`:
+    inputs:  text          tf.string  [-1]          raw, uncleaned text
+    outputs: probabilities tf.float32 [-1, classes]  softmax over the labels
+             label_id      tf.int32   [-1]           argmax
+             label         tf.string  [-1]           its name
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfrnn import data
+from tfrnn.errors import ConfigError
+from tfrnn.training.inference import load_run
+
+
+def next_version(model_root):
+    """The next integer version under `model_root` (1 when there is none)."""
+    versions = [int(p.name) for p in Path(model_root).glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _serving_archive(run):
+    archive = keras.export.ExportArchive()
+    archive.track(run.model)
+    archive.track(run.vectorizer)
+    label_names = tf.constant(run.label_names)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(text):
+        token_ids = data.vectorize(run.vectorizer, text, run.config.data.max_len)  # (batch, time)
+        probabilities = run.model(token_ids, training=False)  # (batch, classes)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # (batch,)
+        return {
+            "probabilities": tf.cast(probabilities, tf.float32),
+            "label_id": label_id,
+            "label": tf.gather(label_names, label_id),
+        }
+
+    archive.add_endpoint("serving_default", serve)
+    return archive
+
+
+def export_run(run_dir, model_root, version=None):
+    """Exports a finished run as `model_root/<version>/`.
+
+    Args:
+        run_dir: str or Path. A directory written by `tfrnn train`.
+        model_root: str or Path. The model's folder under the export root (saved_models/NAME).
+        version: int or None. The version number; None takes the next free one.
+
+    Returns:
+        Path of the written version folder.
+
+    Raises:
+        ConfigError: the version exists already, or is not a positive integer.
+    """
+    run = load_run(run_dir)
+    model_root = Path(model_root)
+    model_root.mkdir(parents=True, exist_ok=True)
+    version = next_version(model_root) if version is None else int(version)
+    if version <= 0:
+        raise ConfigError(f"--version {version}: must be a positive integer")
+    target = model_root / str(version)
+    if target.exists():
+        raise ConfigError(f"{target}: version {version} exists already; omit --version for the next")
+    staging = Path(tempfile.mkdtemp(dir=model_root, prefix=f".tmp-{version}-"))
+    try:
+        _serving_archive(run).write_out(str(staging), verbose=False)
+        extra = staging / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        shutil.copy(run.paths.config, extra / "tfrnn_config.yaml")
+        (extra / "labels.txt").write_text("\n".join(run.label_names) + "\n", encoding="utf-8")
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,46 @@
+"""The feed-forward baseline: mean of the token embeddings -> dense -> softmax."""
+
+import keras
+
+from tfrnn import layers
+
+
+@keras.saving.register_keras_serializable(package="tfrnn")
+class FeedForwardClassifier(keras.Model):
+    """A bag-of-embeddings classifier: no recurrence, word order ignored.
+
+    Args:
+        vocab_size: int. Number of token ids, padding and OOV included.
+        num_classes: int. Number of labels.
+        embedding_dim: int. Size of the token embeddings.
+        hidden_units: int. Size of the hidden dense layer.
+        dropout: float. Dropout before the head.
+        **kwargs: passed to `keras.Model`.
+    """
+
+    def __init__(self, vocab_size, num_classes, embedding_dim=64, hidden_units=64, dropout=0.3, **kwargs):
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")  # (batch, time)
+        x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(
+            token_ids
+        )
+        x = layers.MaskedGlobalPooling1D("mean", name="mean_pool")(x)  # (batch, embedding_dim)
+        x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        probabilities = keras.layers.Dense(
+            num_classes, activation="softmax", dtype="float32", name="probabilities"
+        )(x)
+        super().__init__(token_ids, probabilities, **kwargs)
+        self.config = dict(
+            vocab_size=vocab_size,
+            num_classes=num_classes,
+            embedding_dim=embedding_dim,
+            hidden_units=hidden_units,
+            dropout=dropout,
+        )
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self.config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

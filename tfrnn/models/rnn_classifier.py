@@ -1,0 +1,95 @@
+"""RNNClassifier: token ids -> embedding -> recurrent layers -> pooling -> dropout -> softmax."""
+
+import keras
+
+from tfrnn import layers
+
+RECURRENT_LAYERS = {
+    "simple_rnn": layers.SimpleRNN,
+    "lstm": layers.LSTM,
+    "gru": layers.GRU,
+    "feedback": layers.Feedback,
+}
+
+
+@keras.saving.register_keras_serializable(package="tfrnn")
+class RNNClassifier(keras.Model):
+    """A recurrent text classifier over integer token ids (0 is padding and is masked).
+
+    Args:
+        vocab_size: int. Number of token ids, padding and OOV included.
+        num_classes: int. Number of labels; the output is a softmax over them.
+        cell: str. "simple_rnn", "lstm", "gru" or "feedback".
+        embedding_dim: int. Size of the token embeddings.
+        units: int. Hidden size of each recurrent layer (per direction).
+        num_layers: int. Number of stacked recurrent layers.
+        bidirectional: bool. Read the text in both directions.
+        pooling: str. "last", "mean" or "max" over the (masked) time steps.
+        dropout: float. Dropout on the embeddings and before the head.
+        recurrent_dropout: float. Recurrent dropout inside the cells.
+        feedback_base: str. Base step of the feedback cell, "lstm" or "gru".
+        **kwargs: passed to `keras.Model` (name, ...).
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        num_classes,
+        cell="lstm",
+        embedding_dim=64,
+        units=64,
+        num_layers=1,
+        bidirectional=True,
+        pooling="max",
+        dropout=0.3,
+        recurrent_dropout=0.0,
+        feedback_base="lstm",
+        **kwargs,
+    ):
+        if cell not in RECURRENT_LAYERS:
+            raise ValueError(f"`cell` must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}.")
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")  # (batch, time)
+        x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(
+            token_ids
+        )  # (batch, time, embedding_dim)
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+        extra = {"base": feedback_base} if cell == "feedback" else {}
+        for i in range(num_layers):
+            return_sequences = i < num_layers - 1 or pooling != "last"
+            rnn = RECURRENT_LAYERS[cell](
+                units,
+                return_sequences=return_sequences,
+                recurrent_dropout=recurrent_dropout,
+                name=f"{cell}_{i}",
+                **extra,
+            )
+            if bidirectional:
+                rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}")
+            x = rnn(x)  # (batch, time, d) or (batch, d), d = units * (2 if bidirectional else 1)
+        if pooling != "last":  # "last": the recurrent layer already returned its last output
+            x = layers.MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)  # (batch, d)
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        probabilities = keras.layers.Dense(
+            num_classes, activation="softmax", dtype="float32", name="probabilities"
+        )(x)  # (batch, num_classes), float32 even under mixed precision
+        super().__init__(token_ids, probabilities, **kwargs)
+        self.config = dict(
+            vocab_size=vocab_size,
+            num_classes=num_classes,
+            cell=cell,
+            embedding_dim=embedding_dim,
+            units=units,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            pooling=pooling,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            feedback_base=feedback_base,
+        )
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self.config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

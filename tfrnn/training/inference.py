@@ -1,0 +1,107 @@
+"""Using a finished run: load it, predict texts, evaluate on labelled data."""
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfrnn import data
+from tfrnn.config import load_config
+from tfrnn.training import reports
+from tfrnn.training.artifacts import open_run, write_json
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A finished run, ready to predict.
+
+    Args:
+        paths: RunPaths. Where its files are.
+        config: RunConfig. Its resolved config.
+        model: keras.Model. The classifier over token ids.
+        vectorizer: keras.layers.TextVectorization. Its vectorizer.
+    """
+
+    paths: object
+    config: object
+    model: keras.Model
+    vectorizer: object
+
+    @property
+    def label_names(self):
+        return list(self.config.data.labels)
+
+    def probabilities(self, examples):
+        """Class probabilities (n, num_classes) for `examples`, in their order."""
+        dataset = data.make_dataset(examples, self.vectorizer, self.config.data, training=False)
+        return self.model.predict(dataset.map(lambda ids, _: ids), verbose=0)
+
+    def predict(self, texts):
+        """Predicts raw texts.
+
+        Args:
+            texts: list of str. Raw texts; the vectorizer cleans them as in training.
+
+        Returns:
+            list of dicts: text, label, probabilities (label name -> probability).
+        """
+        examples = data.Examples(
+            texts=list(texts),
+            labels=np.zeros(len(texts), "int32"),
+            label_names=self.label_names,
+            source="input",
+            skipped_blank=0,
+        )
+        probabilities = self.probabilities(examples)
+        return [
+            {
+                "text": text,
+                "label": self.label_names[int(np.argmax(p))],
+                "probabilities": dict(zip(self.label_names, map(float, p))),
+            }
+            for text, p in zip(texts, probabilities)
+        ]
+
+
+def load_run(run_dir):
+    """Loads a finished run directory.
+
+    Args:
+        run_dir: str or Path. A directory written by `tfrnn train`.
+
+    Returns:
+        LoadedRun.
+    """
+    paths, config = open_run(run_dir)
+    model = keras.saving.load_model(paths.model)
+    vectorizer = data.load_vectorizer(paths.vocabulary, config.data)
+    return LoadedRun(paths, config, model, vectorizer)
+
+
+def evaluate_run(run_dir, overrides=(), name=None):
+    """Evaluates a run on labelled data and writes RUN/evaluations/NAME.json.
+
+    Args:
+        run_dir: str or Path. A finished run.
+        overrides: iterable of str. Dotted `data.*` overrides choosing the data (e.g.
+            `data.source=file`, `data.test_path=reviews.csv`); by default the run's test split.
+        name: str or None. Name of the evaluation file; defaults to the data file's stem.
+
+    Returns:
+        dict of metrics (accuracy, macro_f1, confusion_matrix, report, ...).
+    """
+    run = load_run(run_dir)
+    config = load_config(run.paths.config, overrides)
+    config.data.labels = run.label_names  # label ids must mean what they meant in training
+    examples = data.load_examples(config.data, "test")
+    result = reports.classification_metrics(
+        examples.labels, run.probabilities(examples), run.label_names
+    )
+    result["data"] = examples.source
+    name = name or Path(config.data.test_path or config.data.source).stem
+    out_dir = run.paths.root / "evaluations"
+    out_dir.mkdir(exist_ok=True)
+    write_json(out_dir / f"{name}.json", result)
+    result["written_to"] = str(out_dir / f"{name}.json")
+    return result

@@ -1,0 +1,187 @@
+"""`tfrnn train`: data -> vectorizer -> classifier -> model.fit -> run directory."""
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfrnn import data
+from tfrnn.config import save_config
+from tfrnn.errors import ConfigError
+from tfrnn.models import build_classifier
+from tfrnn.training import reports
+from tfrnn.training.artifacts import RunPaths, write_json
+from tfrnn.training.optimizers import make_optimizer
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced.
+
+    Args:
+        run_dir: Path. The run directory.
+        metrics: dict. The content of metrics.json.
+    """
+
+    run_dir: Path
+    metrics: dict
+
+
+def _run_dir(config, resume):
+    name = config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{config.model.cell}")
+    paths = RunPaths(Path(config.output_dir) / name)
+    if paths.root.exists() and not resume:
+        raise ConfigError(
+            f"{paths.root}: run directory already exists; pick another run_name or pass --resume"
+        )
+    if resume and not paths.root.exists():
+        raise ConfigError(f"{paths.root}: nothing to resume")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    config.run_name = name
+    return paths
+
+
+def _seed(train_config):
+    keras.utils.set_random_seed(train_config.seed)
+    if train_config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _callbacks(paths, config, validating):
+    monitor = "val_loss" if validating else "loss"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(paths.model, monitor=monitor, save_best_only=True),
+        keras.callbacks.BackupAndRestore(str(paths.backup)),
+        keras.callbacks.CSVLogger(str(paths.history), append=True),
+    ]
+    if config.train.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=config.train.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if config.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(paths.logs)))
+    return callbacks
+
+
+def predict_probabilities(model, examples, vectorizer, data_config):
+    """Class probabilities for `examples`, in their order.
+
+    Args:
+        model: keras.Model. A classifier over token ids.
+        examples: tfrnn.data.Examples. The texts (labels are ignored).
+        vectorizer: keras.layers.TextVectorization. The run's vectorizer.
+        data_config: tfrnn.config.DataConfig. Batch size and max_len.
+
+    Returns:
+        np.ndarray (n, num_classes).
+    """
+    dataset = data.make_dataset(examples, vectorizer, data_config, training=False)
+    return model.predict(dataset.map(lambda ids, _: ids), verbose=0)
+
+
+def _history_from_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+
+
+def train(config, resume=False, log=print):
+    """Trains the classifier a RunConfig describes and fills its run directory.
+
+    Args:
+        config: tfrnn.config.RunConfig. The resolved config (run_name may be None).
+        resume: bool. Continue an interrupted run in the existing run directory.
+        log: callable. Receives progress messages (one line each).
+
+    Returns:
+        TrainResult.
+    """
+    _seed(config.train)
+    paths = _run_dir(config, resume)
+    log(f"run directory: {paths.root}")
+
+    examples = data.load_examples(config.data, "train")
+    if examples.skipped_blank:
+        log(f"skipped {examples.skipped_blank} blank texts in {examples.source}")
+    train_examples, val_examples = data.train_validation_split(
+        examples, config.data.validation_split, config.train.seed
+    )
+    config.data.labels = list(examples.label_names)
+    save_config(config, paths.config)
+    log(
+        f"data: {len(train_examples.texts)} train, {len(val_examples.texts)} validation, "
+        f"labels {', '.join(examples.label_names)} ({examples.source})"
+    )
+
+    vectorizer = data.make_vectorizer(train_examples.texts, config.data)
+    data.save_vocabulary(vectorizer, paths.vocabulary)
+    train_ds = data.make_dataset(train_examples, vectorizer, config.data, training=True)
+    validating = len(val_examples.texts) > 0
+    val_ds = data.make_dataset(val_examples, vectorizer, config.data, training=False) if validating else None
+    steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
+
+    model = build_classifier(config.model, vectorizer.vocabulary_size(), len(examples.label_names))
+    model.compile(
+        optimizer=make_optimizer(config.train, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=config.train.jit_compile,
+    )
+    started = time.time()
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.train.epochs,
+        callbacks=_callbacks(paths, config, validating),
+        verbose=config.train.verbose,
+    )
+    train_seconds = time.time() - started
+    history = _history_from_csv(paths.history)
+    if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
+        model.save(paths.model)
+    model = keras.saving.load_model(paths.model)  # the best epoch, as saved
+
+    metrics = {
+        "epochs_run": len(history.get("loss", [])),
+        "train_seconds": round(train_seconds, 2),
+        "seconds_per_epoch": round(train_seconds / max(len(history.get("loss", [1])), 1), 2),
+        "train_examples": len(train_examples.texts),
+        "vocabulary_size": vectorizer.vocabulary_size(),
+        "parameters": int(model.count_params()),
+    }
+    evaluated = {"validation": val_examples} if validating else {}
+    if data.has_test_split(config.data):
+        evaluated["test"] = data.load_examples(config.data, "test")
+    for split, split_examples in evaluated.items():
+        probabilities = predict_probabilities(model, split_examples, vectorizer, config.data)
+        result = reports.classification_metrics(
+            split_examples.labels, probabilities, examples.label_names
+        )
+        metrics[split] = {k: v for k, v in result.items() if k != "report"}
+        report_split, report_text = split, result["report"]
+    if evaluated:
+        paths.report.write_text(f"{report_split} split\n\n{report_text}")
+        reports.plot_confusion_matrix(
+            metrics[report_split]["confusion_matrix"],
+            examples.label_names,
+            paths.confusion,
+            title=f"confusion matrix ({report_split})",
+        )
+    reports.plot_training_curves(history, paths.curves)
+    write_json(paths.metrics, metrics)
+    summary = ", ".join(
+        f"{split} accuracy {metrics[split]['accuracy']:.4f}" for split in evaluated
+    )
+    log(f"done in {train_seconds:.0f}s: {summary or 'no evaluation split'}; outputs in {paths.root}")
+    return TrainResult(paths.root, metrics)
