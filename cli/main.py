@@ -5,6 +5,7 @@ prints the result. Errors the user can fix (TfrnnError) print as one line and ex
 Heavy imports (TensorFlow) happen inside the commands, so `--help` stays instant.
 """
 
+import contextlib
 import functools
 import json
 import os
@@ -12,7 +13,29 @@ import sys
 
 import click
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silences file descriptor 2 for a moment: TensorFlow 2.21's native start-up logs
+    (oneDNN, CUDA probing) ignore TF_CPP_MIN_LOG_LEVEL. Python exceptions still surface."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _start_tensorflow():
+    with _native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
 
 
 class UserError(click.ClickException):
@@ -26,6 +49,7 @@ def reports_user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        _start_tensorflow()
         from tfrnn.errors import TfrnnError
 
         try:

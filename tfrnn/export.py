@@ -40,7 +40,7 @@ def _serving_archive(run):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(text):
-        token_ids = data.vectorize(run.vectorizer, text, run.config.data.max_len)  # (batch, time)
+        token_ids = data.texts_to_ids(run.vectorizer, text, run.config.data.max_len)  # (batch, time)
         probabilities = run.model(token_ids, training=False)  # (batch, classes)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # (batch,)
         return {

@@ -3,7 +3,7 @@
 from tfrnn.data.cleaning import clean_text, clean_texts, standardize
 from tfrnn.data.examples import Examples
 from tfrnn.data.loading import has_test_split, load_examples
-from tfrnn.data.pipeline import make_dataset, make_distributed_dataset, vectorize
+from tfrnn.data.pipeline import make_dataset, make_distributed_dataset, texts_to_ids
 from tfrnn.data.split import train_validation_split
 from tfrnn.data.vectorize import load_vectorizer, make_vectorizer, save_vocabulary
 
@@ -19,6 +19,6 @@ __all__ = [
     "make_vectorizer",
     "save_vocabulary",
     "standardize",
+    "texts_to_ids",
     "train_validation_split",
-    "vectorize",
 ]

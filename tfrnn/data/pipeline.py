@@ -82,7 +82,7 @@ def bucket_boundaries(max_len):
     return sorted({max(1, max_len * k // _BUCKETS) for k in range(1, _BUCKETS + 1)})
 
 
-def vectorize(vectorizer, texts, max_len):
+def texts_to_ids(vectorizer, texts, max_len):
     """Raw texts -> token ids, as training saw them: cut to max_len, an empty text -> [OOV].
 
     The one tokenising path: the tf.data pipeline calls it per example, the serving graph per
@@ -105,7 +105,7 @@ def vectorize(vectorizer, texts, max_len):
 
 def _tokenizer(vectorizer, max_len):
     def tokenize(text, label):
-        ids = vectorize(vectorizer, tf.reshape(text, [1]), max_len)[0]  # (time,)
+        ids = texts_to_ids(vectorizer, tf.reshape(text, [1]), max_len)[0]  # (time,)
         return ids, label
 
     return tokenize

@@ -91,4 +91,6 @@ def load_vectorizer(path, config):
             raise DataError(f"{token!r} appears again", path, line)
     if len(tokens) > config.vocab_size:
         raise DataError(f"{len(tokens)} tokens, more than data.vocab_size={config.vocab_size}", path)
-    return _layer(config, vocabulary=tokens)
+    vectorizer = _layer(config, vocabulary=tokens)
+    vectorizer.build()  # the vocabulary is set; built layers can be tracked for export
+    return vectorizer

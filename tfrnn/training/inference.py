@@ -12,6 +12,22 @@ from tfrnn.training import reports
 from tfrnn.training.artifacts import open_run, write_json
 
 
+def predict_probabilities(model, examples, vectorizer, data_config):
+    """Class probabilities for `examples`, in their order.
+
+    Args:
+        model: keras.Model. A classifier over token ids.
+        examples: tfrnn.data.Examples. The texts (labels are ignored).
+        vectorizer: keras.layers.TextVectorization. The run's vectorizer.
+        data_config: tfrnn.config.DataConfig. Batch size and max_len.
+
+    Returns:
+        np.ndarray (n, num_classes).
+    """
+    dataset = data.make_dataset(examples, vectorizer, data_config, training=False)
+    return model.predict(dataset.map(lambda ids, _: ids), verbose=0)
+
+
 @dataclasses.dataclass
 class LoadedRun:
     """A finished run, ready to predict.
@@ -34,8 +50,7 @@ class LoadedRun:
 
     def probabilities(self, examples):
         """Class probabilities (n, num_classes) for `examples`, in their order."""
-        dataset = data.make_dataset(examples, self.vectorizer, self.config.data, training=False)
-        return self.model.predict(dataset.map(lambda ids, _: ids), verbose=0)
+        return predict_probabilities(self.model, examples, self.vectorizer, self.config.data)
 
     def predict(self, texts):
         """Predicts raw texts.

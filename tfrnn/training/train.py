@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import keras
-import numpy as np
+import tensorflow as tf
 
 from tfrnn import data
 from tfrnn.config import save_config
@@ -16,6 +16,7 @@ from tfrnn.errors import ConfigError
 from tfrnn.models import build_classifier
 from tfrnn.training import reports
 from tfrnn.training.artifacts import RunPaths, write_json
+from tfrnn.training.inference import predict_probabilities
 from tfrnn.training.optimizers import make_optimizer
 
 
@@ -74,22 +75,6 @@ def _callbacks(paths, config, validating):
     return callbacks
 
 
-def predict_probabilities(model, examples, vectorizer, data_config):
-    """Class probabilities for `examples`, in their order.
-
-    Args:
-        model: keras.Model. A classifier over token ids.
-        examples: tfrnn.data.Examples. The texts (labels are ignored).
-        vectorizer: keras.layers.TextVectorization. The run's vectorizer.
-        data_config: tfrnn.config.DataConfig. Batch size and max_len.
-
-    Returns:
-        np.ndarray (n, num_classes).
-    """
-    dataset = data.make_dataset(examples, vectorizer, data_config, training=False)
-    return model.predict(dataset.map(lambda ids, _: ids), verbose=0)
-
-
 def _history_from_csv(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -130,6 +115,7 @@ def train(config, resume=False, log=print):
     validating = len(val_examples.texts) > 0
     val_ds = data.make_dataset(val_examples, vectorizer, config.data, training=False) if validating else None
     steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
+    train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
 
     model = build_classifier(config.model, vectorizer.vocabulary_size(), len(examples.label_names))
     model.compile(
@@ -144,6 +130,7 @@ def train(config, resume=False, log=print):
         validation_data=val_ds,
         epochs=config.train.epochs,
         callbacks=_callbacks(paths, config, validating),
+        shuffle=False,  # the pipeline shuffles
         verbose=config.train.verbose,
     )
     train_seconds = time.time() - started
