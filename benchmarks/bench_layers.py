@@ -17,28 +17,21 @@ arrays and tensorflow is imported only when it is the backend, so a JAX run neve
 
 import argparse
 import dataclasses
-import datetime
 import functools
-import importlib.metadata
-import os
-import platform
 import random
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 
 import keras
 import numpy as np
+from markdown_report import accelerator, header_lines, write_markdown
 
 import tfrnn.layers
 
 VOCAB_SIZE = 20000
 NUM_CLASSES = 2
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
-MARKER_START = "<!-- bench_layers:start -->"
-MARKER_END = "<!-- bench_layers:end -->"
 
 # Sizes and step counts of the two setups; explicit command-line flags override them.
 CONFIGS = {
@@ -116,6 +109,8 @@ def parse_args(argv=None):
     parser.add_argument("--gpu-config", action="store_true",
                         help="the GPU setup: units 256, batch 256, T 256, 50 steps per segment "
                         "(the issue's is --layers lstm)")
+    parser.add_argument("--projection", choices=["auto", "hoisted", "per_step"], default="auto",
+                        help="input_projection of the tfrnn layers (default auto)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
     parser.add_argument("--markdown", metavar="PATH",
                         help="write the results into this markdown file, between the "
@@ -217,7 +212,8 @@ def time_pair(pair, args):
         List of `(tfrnn_timing, keras_timing)`, one per round, each summed over its two segments.
     """
     reset_keras(args.seed)
-    models = (build_model(pair.tfrnn_layer, args), build_model(pair.keras_layer, args))
+    tfrnn_layer = functools.partial(pair.tfrnn_layer, input_projection=args.projection)
+    models = (build_model(tfrnn_layer, args), build_model(pair.keras_layer, args))
     batch = make_batch(args)
     for model in models:
         train_steps(model, batch, args.warmup)
@@ -284,44 +280,6 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def cpu_model():
-    """Returns the CPU model name from `lscpu`, or `platform.processor()` without it."""
-    try:
-        output = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in output.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def accelerator():
-    """Returns the device the backend computes on, e.g. "CPU" or "GPU NVIDIA H200"."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        if device.platform == "cpu":
-            return "CPU"
-        return f"{device.platform.upper()} {device.device_kind}"
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return "GPU " + details.get("device_name", gpus[0].name)
-
-
-def versions():
-    """Returns "python X, keras Y, <backend> Z" for the libraries that ran the benchmark."""
-    backend = keras.backend.backend()
-    packages = ["keras", *(("jax", "jaxlib") if backend == "jax" else ("tensorflow",)), "numpy"]
-    found = [f"{name} {importlib.metadata.version(name)}" for name in packages]
-    return ", ".join([f"python {platform.python_version()}", *found, f"backend {backend}"])
-
-
 def report(args, rows, device):
     """Writes the markdown section: command, machine, versions, date, setup and results.
 
@@ -331,25 +289,17 @@ def report(args, rows, device):
         device: str. From `accelerator()`.
 
     Returns:
-        str: the section, markers included.
+        str: the section, without markers.
     """
-    backend = keras.backend.backend()
-    env = f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} " if "KERAS_BACKEND" in os.environ else ""
-    command = f"{env}python {shlex.join(sys.argv)}"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    jit = args.jit or backend == "jax"
+    jit = args.jit or keras.backend.backend() == "jax"
     lines = [
-        MARKER_START,
-        "## Recurrent layers: tfrnn vs keras.layers, train step",
+        f"## Recurrent layers: tfrnn vs keras.layers, train step ({section_key(args)})",
         "",
-        f"- Command: `{command}`",
-        f"- Date: {date}",
-        f"- Machine: {cpu_model()} ({platform.processor() or platform.machine()}), "
-        f"{os.cpu_count()} CPUs, {platform.platform()}; computing on {device}",
-        f"- Versions: {versions()}",
+        *header_lines(device),
         f"- Model: Embedding({VOCAB_SIZE}, {args.embed}) -> layer({args.units}) -> "
         f"Dense({NUM_CLASSES}), Adam, float32, batch {args.batch}, T {args.time_steps}, "
-        f"jit_compile={jit}, `train_on_batch` on one in-memory batch",
+        f"jit_compile={jit}, tfrnn input_projection={args.projection}, "
+        "`train_on_batch` on one in-memory batch",
         f"- Timing: {args.warmup} warm-up steps per model, then {args.rounds} rounds of "
         f"A B B A (tfrnn, keras, keras, tfrnn), {args.steps} steps per segment; "
         "examples/s are medians over rounds",
@@ -359,26 +309,15 @@ def report(args, rows, device):
     if device != "CPU":
         lines.append("- On a GPU, CPU time counts host work only, and `keras.layers.LSTM`/`GRU` "
                      "can use the fused cuDNN kernel, which a custom cell never does")
-    lines += ["", format_table(rows), MARKER_END]
+    lines += ["", format_table(rows)]
     return "\n".join(lines)
 
 
-def write_markdown(path, section):
-    """Puts `section` into the markdown file, replacing a previous one between the markers.
-
-    Args:
-        path: str. The file; created with a `# Benchmarks` header when missing.
-        section: str. The text, markers included.
-    """
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    start, end = text.find(MARKER_START), text.find(MARKER_END)
-    if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(MARKER_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+def section_key(args):
+    """Names the markdown section after the settings, so that each setup keeps its own."""
+    jit = "_jit" if args.jit or keras.backend.backend() == "jax" else ""
+    gpu = "_gpu" if args.gpu_config else ""
+    return f"bench_layers_{keras.backend.backend()}_{args.projection}{jit}{gpu}"
 
 
 def main(argv=None):
@@ -399,7 +338,7 @@ def main(argv=None):
     rows = [summarize(PAIRS[name], time_pair(PAIRS[name], args), examples) for name in args.layers]
     print(format_table(rows))
     if args.markdown:
-        write_markdown(args.markdown, report(args, rows, device))
+        write_markdown(args.markdown, section_key(args), report(args, rows, device))
         print(f"Wrote {args.markdown}")
 
 

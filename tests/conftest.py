@@ -20,3 +20,6 @@ def _fresh_keras_state():
 
 def tensorflow_only(reason="uses TensorFlow-specific machinery"):
     return pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=reason)
+
+
+from tests.fixtures import loaded_tiny_run, tiny_run  # noqa: E402, F401  (shared, session-scoped)

@@ -52,6 +52,6 @@ def _require_download_host(data_dir):
         raise DataError(
             f"TFDS {DATASET} is not prepared in {data_dir} and its download host {host}:{port} cannot be "
             f"reached ({error}). Without network, use a local copy: the extracted aclImdb folder with "
-            "`--set data.source=aclimdb data.path=/path/to/aclImdb`, or a CSV/TSV/JSONL file with "
-            "`--set data.source=file data.path=reviews.csv` (columns text,label)."
+            "`--source aclimdb --data /path/to/aclImdb`, or a CSV/TSV/JSONL file with "
+            "`--source file --data reviews.csv` (columns text,label)."
         ) from None

@@ -59,6 +59,24 @@ def _as_list(masks):
     return list(masks) if isinstance(masks, (list, tuple)) else [masks]
 
 
+def run_step(cell, inputs, states, training):
+    """One whole step of a split cell, `recurrent_step(project_inputs(x))`, as `cell.call`.
+
+    Args:
+        cell: a cell with `project_inputs` and `recurrent_step`.
+        inputs: tensor. `(batch, input_dim)`.
+        states: tensor or list of tensors. The previous states, each `(batch, units)`.
+        training: bool. Applies dropout when True.
+
+    Returns:
+        `(output, new_states)`, the states nested as they came.
+    """
+    nested = keras.tree.is_nested(states)
+    states = list(states) if nested else [states]
+    output, new_states = cell.recurrent_step(cell.project_inputs(inputs, training), states, training)
+    return output, (new_states if nested else new_states[0])
+
+
 class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
     """Base of the tfrnn cells: weights, dropout and the projection/recurrence split.
 
@@ -210,12 +228,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
         raise NotImplementedError
 
     def call(self, inputs, states, training=False):
-        nested = keras.tree.is_nested(states)
-        states = list(states) if nested else [states]
-        output, new_states = self.recurrent_step(
-            self.project_inputs(inputs, training), states, training
-        )
-        return output, (new_states if nested else new_states[0])
+        return run_step(self, inputs, states, training)
 
     def get_initial_state(self, batch_size=None):
         return [

@@ -25,7 +25,7 @@ from keras import ops
 
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from tfrnn.layers.base import ProjectedRNN
+from tfrnn.layers.base import ProjectedRNN, run_step
 from tfrnn.layers.gru import GRUCell
 from tfrnn.layers.lstm import LSTMCell
 
@@ -142,12 +142,7 @@ class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
         return h, [h, *new_states[1:]]
 
     def call(self, inputs, states, training=False):
-        nested = keras.tree.is_nested(states)
-        states = list(states) if nested else [states]
-        output, new_states = self.recurrent_step(
-            self.project_inputs(inputs, training), states, training
-        )
-        return output, (new_states if nested else new_states[0])
+        return run_step(self, inputs, states, training)
 
     def get_initial_state(self, batch_size=None):
         return self.base_cell.get_initial_state(batch_size)

@@ -3,10 +3,11 @@
 import keras
 
 from tfrnn import layers
+from tfrnn.models.base import Classifier, probabilities_head
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
-class FeedForwardClassifier(keras.Model):
+class FeedForwardClassifier(Classifier):
     """A bag-of-embeddings classifier: no recurrence, word order ignored.
 
     Args:
@@ -26,21 +27,12 @@ class FeedForwardClassifier(keras.Model):
         x = layers.MaskedGlobalPooling1D("mean", name="mean_pool")(x)  # (batch, embedding_dim)
         x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        probabilities = keras.layers.Dense(
-            num_classes, activation="softmax", dtype="float32", name="probabilities"
-        )(x)
-        super().__init__(token_ids, probabilities, **kwargs)
-        self.config = dict(
+        probabilities = probabilities_head(x, num_classes)  # (batch, num_classes)
+        config = dict(
             vocab_size=vocab_size,
             num_classes=num_classes,
             embedding_dim=embedding_dim,
             hidden_units=hidden_units,
             dropout=dropout,
         )
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        super().__init__(token_ids, probabilities, config, **kwargs)

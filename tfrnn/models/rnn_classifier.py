@@ -3,6 +3,7 @@
 import keras
 
 from tfrnn import layers
+from tfrnn.models.base import Classifier, probabilities_head
 
 RECURRENT_LAYERS = {
     "simple_rnn": layers.SimpleRNN,
@@ -13,7 +14,7 @@ RECURRENT_LAYERS = {
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
-class RNNClassifier(keras.Model):
+class RNNClassifier(Classifier):
     """A recurrent text classifier over integer token ids (0 is padding and is masked).
 
     Args:
@@ -69,11 +70,8 @@ class RNNClassifier(keras.Model):
         if pooling != "last":  # "last": the recurrent layer already returned its last output
             x = layers.MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)  # (batch, d)
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        probabilities = keras.layers.Dense(
-            num_classes, activation="softmax", dtype="float32", name="probabilities"
-        )(x)  # (batch, num_classes), float32 even under mixed precision
-        super().__init__(token_ids, probabilities, **kwargs)
-        self.config = dict(
+        probabilities = probabilities_head(x, num_classes)  # (batch, num_classes)
+        config = dict(
             vocab_size=vocab_size,
             num_classes=num_classes,
             cell=cell,
@@ -86,10 +84,4 @@ class RNNClassifier(keras.Model):
             recurrent_dropout=recurrent_dropout,
             feedback_base=feedback_base,
         )
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        super().__init__(token_ids, probabilities, config, **kwargs)

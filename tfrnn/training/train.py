@@ -33,7 +33,8 @@ class TrainResult:
     metrics: dict
 
 
-def _run_dir(config, resume):
+def _run_paths(config, resume):
+    """The run directory's paths; checks it is free (or, resuming, there). Creates nothing."""
     name = config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{config.model.cell}")
     paths = RunPaths(Path(config.output_dir) / name)
     if paths.root.exists() and not resume:
@@ -42,7 +43,6 @@ def _run_dir(config, resume):
         )
     if resume and not paths.root.exists():
         raise ConfigError(f"{paths.root}: nothing to resume")
-    paths.root.mkdir(parents=True, exist_ok=True)
     config.run_name = name
     return paths
 
@@ -93,16 +93,22 @@ def train(config, resume=False, log=print):
         TrainResult.
     """
     _seed(config.train)
-    paths = _run_dir(config, resume)
-    log(f"run directory: {paths.root}")
-
+    paths = _run_paths(config, resume)
+    # All data is read before anything is written: bad input leaves no half-made run behind.
     examples = data.load_examples(config.data, "train")
     if examples.skipped_blank:
         log(f"skipped {examples.skipped_blank} blank texts in {examples.source}")
+    evaluated = {}
+    if data.has_test_split(config.data):
+        evaluated["test"] = data.load_examples(config.data, "test")
     train_examples, val_examples = data.train_validation_split(
         examples, config.data.validation_split, config.train.seed
     )
+    if len(val_examples.texts):
+        evaluated = {"validation": val_examples, **evaluated}
     config.data.labels = list(examples.label_names)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    log(f"run directory: {paths.root}")
     save_config(config, paths.config)
     log(
         f"data: {len(train_examples.texts)} train, {len(val_examples.texts)} validation, "
@@ -112,7 +118,7 @@ def train(config, resume=False, log=print):
     vectorizer = data.make_vectorizer(train_examples.texts, config.data)
     data.save_vocabulary(vectorizer, paths.vocabulary)
     train_ds = data.make_dataset(train_examples, vectorizer, config.data, training=True)
-    validating = len(val_examples.texts) > 0
+    validating = "validation" in evaluated
     val_ds = data.make_dataset(val_examples, vectorizer, config.data, training=False) if validating else None
     steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
     train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
@@ -147,9 +153,6 @@ def train(config, resume=False, log=print):
         "vocabulary_size": vectorizer.vocabulary_size(),
         "parameters": int(model.count_params()),
     }
-    evaluated = {"validation": val_examples} if validating else {}
-    if data.has_test_split(config.data):
-        evaluated["test"] = data.load_examples(config.data, "test")
     for split, split_examples in evaluated.items():
         probabilities = predict_probabilities(model, split_examples, vectorizer, config.data)
         result = reports.classification_metrics(
