@@ -61,8 +61,9 @@ def report(config, metrics, run_dir):
         f"- Model: Embedding {m.embedding_dim} -> {'Bi' if m.bidirectional else ''}{m.cell.upper()} "
         f"{m.units} x {m.num_layers} -> {m.pooling} pooling -> dropout {m.dropout} -> softmax; "
         f"{metrics['parameters']:,} parameters",
-        f"- Training: {t.optimizer} lr {t.learning_rate}, clipnorm {t.clipnorm}, early stopping "
-        f"patience {t.early_stopping_patience} on val_loss (best weights kept), max {t.epochs} epochs",
+        f"- Training: {t.optimizer} lr {t.learning_rate} with {t.decay} decay (warmup ratio "
+        f"{t.warmup_ratio}), clipnorm {t.clipnorm}, max {t.epochs} epochs; the epoch with the best "
+        f"{t.monitor} is kept (early stopping patience {t.early_stopping_patience})",
         "",
         f"**Validation accuracy {validation['accuracy']:.4f}** (macro F1 {validation['macro_f1']:.4f}) "
         f"after {metrics['epochs_run']} epochs; training took {metrics['train_seconds'] / 60:.1f} min, "

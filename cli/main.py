@@ -7,6 +7,7 @@ Heavy imports (TensorFlow) happen inside the commands, so `--help` stays instant
 
 import contextlib
 import functools
+import io
 import json
 import os
 import sys
@@ -44,8 +45,32 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+@contextlib.contextmanager
+def _one_line_usage_errors():
+    try:
+        yield
+    except getattr(click.exceptions, "NoArgsIsHelpError", ()):  # plain `tfrnn` shows the help
+        raise
+    except click.UsageError as error:  # click would print the usage text above it
+        raise UserError(error.format_message()) from None
+
+
+class OneLineErrorGroup(click.Group):
+    """A group whose usage errors (bad flag values, unknown commands or options, missing
+    arguments) print as one `Error:` line, like tfrnn's own errors."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 def reports_user_errors(command):
-    """Turns tfrnn's input errors into UserError: one line, exit status 2, no traceback."""
+    """Turns tfrnn's input errors and OS errors (a path that is a file, no permission) into
+    UserError: one line, exit status 2, no traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -56,6 +81,9 @@ def reports_user_errors(command):
             return command(*args, **kwargs)
         except TfrnnError as error:
             raise UserError(str(error)) from None
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            raise UserError(f"{where}{error.strerror or error}") from None
 
     return wrapper
 
@@ -76,7 +104,7 @@ def _flag_overrides(**flags):
     return [f"{keys[k]}={v}" for k, v in flags.items() if v is not None]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tfrnn")
 def cli():
     """tfrnn: recurrent text classifiers on Keras 3 / TensorFlow, from the shell.
@@ -159,16 +187,19 @@ def evaluate(run_dir, overrides, data_path):
 @cli.command(epilog='\b\nExamples:\n  tfrnn predict runs/quickstart "What a lovely film."\n  tfrnn predict runs/quickstart --file reviews.txt --json')
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("texts", nargs=-1)
-@click.option("--file", "text_file", type=click.File("r", encoding="utf-8"), help="One text per line ('-' for stdin).")
+@click.option("--file", "text_file", type=click.File("rb"), help="One text per line, UTF-8 ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @reports_user_errors
 def predict(run_dir, texts, text_file, as_json):
     """Predict the label of each TEXT (or each line of --file)."""
+    from tfrnn.data.readers import decode_utf8
     from tfrnn.training.inference import load_run
 
-    texts = list(texts) + ([line.rstrip("\n") for line in text_file] if text_file else [])
+    if text_file:  # bad UTF-8 is reported at its line and column
+        content = decode_utf8(text_file.read(), getattr(text_file, "name", "<stdin>"))
+        texts = list(texts) + [line.rstrip("\n") for line in io.StringIO(content, newline=None)]
     if not texts:
-        raise click.UsageError("give at least one TEXT or --file")
+        raise UserError("give at least one TEXT or --file")
     for prediction in load_run(run_dir).predict(texts):
         if as_json:
             click.echo(json.dumps(prediction, ensure_ascii=False))

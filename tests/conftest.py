@@ -22,4 +22,19 @@ def tensorflow_only(reason="uses TensorFlow-specific machinery"):
     return pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=reason)
 
 
-from tests.fixtures import loaded_tiny_run, tiny_run  # noqa: E402, F401  (shared, session-scoped)
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """TrainResult of ONE tiny run (tests/fixtures.py), shared by the training, export and CLI
+    tests. Tests must not change its files; copy it first."""
+    from tests.fixtures import quiet, tiny_config
+    from tfrnn.training import train
+
+    return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny"), log=quiet)
+
+
+@pytest.fixture(scope="session")
+def loaded_tiny_run(tiny_run):
+    """LoadedRun of the shared tiny run."""
+    from tfrnn.training.inference import load_run
+
+    return load_run(tiny_run.run_dir)

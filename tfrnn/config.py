@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -109,7 +110,9 @@ class TrainConfig:
         warmup_ratio: float. Fraction of the steps spent warming up linearly from 0.
         decay: str. After warmup: "constant", "linear" (to 0) or "cosine".
         clipnorm: float or None. Clip each gradient's norm; None for no clipping.
-        early_stopping_patience: int. Epochs without val_loss improvement before stopping; 0 is off.
+        monitor: str. What picks the best epoch (kept checkpoint, early stopping): "val_loss" or
+            "val_accuracy"; without a validation split, the training loss.
+        early_stopping_patience: int. Epochs without improvement of `monitor` before stopping; 0 is off.
         seed: int. Seed of Python, NumPy and the backend.
         deterministic: bool. Ask TensorFlow for deterministic ops (slower).
         jit_compile: bool. Compile the train step with XLA.
@@ -124,6 +127,7 @@ class TrainConfig:
     warmup_ratio: float = 0.0
     decay: str = "constant"
     clipnorm: Optional[float] = 1.0
+    monitor: str = "val_loss"
     early_stopping_patience: int = 3
     seed: int = 42
     deterministic: bool = False
@@ -161,11 +165,35 @@ CHOICES = {
     "model.pooling": ("last", "mean", "max"),
     "train.optimizer": ("adam", "adamw"),
     "train.decay": ("constant", "linear", "cosine"),
+    "train.monitor": ("val_loss", "val_accuracy"),
 }
 
 
 def _one_line(error):
     return " ".join(str(error).split("\n")[0].split())
+
+
+def _key_line(path, key):
+    """The 1-based line of the dotted `key` in a YAML file, or None."""
+    node, line = yaml.compose(Path(path).read_text(encoding="utf-8")), None
+    for part in key.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        found = [(k, v) for k, v in node.value if k.value == part]
+        if not found:
+            return None
+        key_node, node = found[0]
+        line = key_node.start_mark.line + 1
+    return line
+
+
+def _where(path, error):
+    """`file:line: key` for an error about a key of a YAML file (`file` when there is no key)."""
+    key = getattr(error, "full_key", "")
+    if not key:
+        return str(path)
+    line = _key_line(path, key)
+    return f"{path}:{line}: {key}" if line else f"{path}: {key}"
 
 
 def load_config(path=None, overrides=()):
@@ -188,8 +216,11 @@ def load_config(path=None, overrides=()):
             raise ConfigError(f"{path}: config file not found")
         try:
             merged = OmegaConf.merge(merged, OmegaConf.load(path))
-        except Exception as error:  # YAML syntax errors and schema errors alike
-            raise ConfigError(f"{path}: {_one_line(error)}") from None
+        except yaml.MarkedYAMLError as error:  # syntax
+            mark = error.problem_mark
+            raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: {error.problem}") from None
+        except Exception as error:  # schema (unknown key, wrong type) and decoding errors
+            raise ConfigError(f"{_where(path, error)}: {_one_line(error)}") from None
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. model.units=128")
@@ -197,7 +228,10 @@ def load_config(path=None, overrides=()):
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([item]))
         except OmegaConfBaseException as error:
             raise ConfigError(f"override {item!r}: {_one_line(error)}") from None
-    config = OmegaConf.to_object(merged)
+    try:
+        config = OmegaConf.to_object(merged)  # resolves ${...} interpolations
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{getattr(error, 'full_key', '')}: {_one_line(error)}") from None
     validate(config)
     return config
 

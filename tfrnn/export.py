@@ -15,7 +15,7 @@ Signature `serving_default`:
 
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import keras
@@ -76,7 +76,8 @@ def export_run(run_dir, model_root, version=None):
     target = model_root / str(version)
     if target.exists():
         raise ConfigError(f"{target}: version {version} exists already; omit --version for the next")
-    staging = Path(tempfile.mkdtemp(dir=model_root, prefix=f".tmp-{version}-"))
+    staging = model_root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()  # umask permissions, as for any folder (mkdtemp's 0700 would hide it from TF Serving)
     try:
         _serving_archive(run).write_out(str(staging), verbose=False)
         extra = staging / "assets.extra"

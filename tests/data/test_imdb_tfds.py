@@ -39,4 +39,4 @@ def test_offline_and_not_prepared_fails_fast(tmp_path, monkeypatch):
     message = str(caught.value)
     assert "not prepared" in message and str(tmp_path / "tfds") in message
     assert "ai.stanford.edu" in message and "Connection refused" in message
-    assert "data.source=aclimdb" in message and "data.source=file" in message
+    assert "--source aclimdb" in message and "--source file" in message

@@ -20,6 +20,8 @@ pre-built outside the loop so that JAX stays stateless), the second is the loop
 in pyproject.toml for that reason.
 """
 
+import functools
+
 import keras
 from keras import ops
 from keras.src.backend import rnn as backend_rnn
@@ -51,6 +53,12 @@ def masked_matmul(x, kernel, masks):
 
 # Arguments that belong to the RNN layer itself; every other keyword goes to the cell.
 _LAYER_KWARGS = {"name", "dtype", "trainable", "activity_regularizer", "autocast", "input_shape"}
+
+
+@functools.cache
+def on_accelerator():
+    """Whether Keras computes on a GPU or TPU (the first device it lists is not a CPU)."""
+    return not keras.distribution.list_devices()[0].lower().startswith("cpu")
 
 
 def _as_list(masks):
@@ -275,10 +283,11 @@ class ProjectedRNN(keras.layers.RNN):
         unroll: bool. Unroll the loop (short sequences only).
         zero_output_for_mask: bool. Emit zeros, not the previous output, at masked steps.
         input_projection: str. "hoisted" computes `x_t @ W + b` for all steps in one matmul
-            before the loop; "per_step" computes it inside the loop, as Keras does; "auto" hoists
-            except on the TensorFlow backend, where measurements (docs/benchmarks.md) showed
-            the loop's per-step copies of the wide projected tensor cost more than the one big
-            matmul saves, unless the step is compiled with XLA.
+            before the loop; "per_step" computes it inside the loop, as Keras does; "auto"
+            hoists on a GPU or TPU only. On CPU the loop's copies of the projected tensor,
+            `gates` times wider than the input, cost more than the one big matmul saves,
+            except under XLA on TensorFlow (measured in docs/benchmarks.md): pass "hoisted"
+            there when compiling with `jit_compile=True`.
         **kwargs: the cell's arguments (see the cell class) and the base layer's.
     """
 
@@ -330,7 +339,7 @@ class ProjectedRNN(keras.layers.RNN):
     def hoists_projection(self):
         """Whether this layer computes the input projection for all steps before the loop."""
         if self.input_projection == "auto":
-            return keras.backend.backend() != "tensorflow"
+            return on_accelerator()
         return self.input_projection == "hoisted"
 
     def inner_loop(self, sequences, initial_state, mask, training=False):

@@ -14,7 +14,7 @@
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 from tfrnn.config import load_config
@@ -45,13 +45,13 @@ class RunPaths:
 def atomic_write_text(path, text):
     """Writes `text` to `path` through a temporary file and a rename: never half-written."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open(tmp, "x", encoding="utf-8") as f:  # umask permissions, as for plain files (mkstemp: 0600)
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -1,7 +1,6 @@
 """`tfrnn train`: data -> vectorizer -> classifier -> model.fit -> run directory."""
 
 import csv
-import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +42,8 @@ def _run_paths(config, resume):
         )
     if resume and not paths.root.exists():
         raise ConfigError(f"{paths.root}: nothing to resume")
+    if resume and paths.metrics.exists():
+        raise ConfigError(f"{paths.root}: the run finished already ({paths.metrics.name}); nothing to resume")
     config.run_name = name
     return paths
 
@@ -55,10 +56,22 @@ def _seed(train_config):
         tf.config.experimental.enable_op_determinism()
 
 
+def _best(monitor, values):
+    """The best of logged `values` of `monitor` (accuracy: highest; losses: lowest), or None."""
+    return (max if "accuracy" in monitor else min)(values, default=None)
+
+
 def _callbacks(paths, config, validating):
-    monitor = "val_loss" if validating else "loss"
+    monitor = config.train.monitor if validating else "loss"
+    # Resuming, the checkpoint must beat the best epoch logged before the interruption.
+    logged = _history_from_csv(paths.history).get(monitor, []) if paths.history.exists() else []
     callbacks = [
-        keras.callbacks.ModelCheckpoint(paths.model, monitor=monitor, save_best_only=True),
+        keras.callbacks.ModelCheckpoint(
+            paths.model,
+            monitor=monitor,
+            save_best_only=True,
+            initial_value_threshold=_best(monitor, logged),
+        ),
         keras.callbacks.BackupAndRestore(str(paths.backup)),
         keras.callbacks.CSVLogger(str(paths.history), append=True),
     ]
@@ -76,9 +89,80 @@ def _callbacks(paths, config, validating):
 
 
 def _history_from_csv(path):
+    """history.csv as lists per metric; CSVLogger's "NA" columns (val_* without validation) are dropped."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch" and all(row[k] != "NA" for row in rows)]
+    return {key: [float(row[key]) for row in rows] for key in keys}
+
+
+def _load_splits(config, log):
+    """Reads every split the run needs: (train, {"validation"?, "test"?: Examples})."""
+    examples = data.load_examples(config.data, "train")
+    if examples.skipped_blank:
+        log(f"skipped {examples.skipped_blank} blank texts in {examples.source}")
+    evaluated = {}
+    if data.has_test_split(config.data):
+        evaluated["test"] = data.load_examples(config.data, "test")
+    train_examples, val_examples = data.train_validation_split(
+        examples, config.data.validation_split, config.train.seed
+    )
+    if len(val_examples.texts):
+        evaluated = {"validation": val_examples, **evaluated}
+    return train_examples, evaluated
+
+
+def _fit(config, paths, train_examples, val_examples, vectorizer):
+    """Builds, compiles and fits the classifier; returns the best model as saved, and seconds."""
+    train_ds = data.make_dataset(train_examples, vectorizer, config.data, training=True)
+    steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
+    train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+    validating = val_examples is not None
+    val_ds = (
+        data.make_dataset(val_examples, vectorizer, config.data, training=False)
+        if validating
+        else None
+    )
+    model = build_classifier(
+        config.model, vectorizer.vocabulary_size(), len(train_examples.label_names)
+    )
+    model.compile(
+        optimizer=make_optimizer(config.train, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=config.train.jit_compile,
+    )
+    started = time.time()
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.train.epochs,
+        callbacks=_callbacks(paths, config, validating),
+        shuffle=False,  # the pipeline shuffles
+        verbose=config.train.verbose,
+    )
+    seconds = time.time() - started
+    if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
+        model.save(paths.model)
+    return keras.saving.load_model(paths.model), seconds  # the best epoch, as saved
+
+
+def _evaluate(model, evaluated, vectorizer, config, paths):
+    """Metrics of each evaluated split; writes the report and confusion matrix of the last."""
+    metrics = {}
+    for split, examples in evaluated.items():
+        probabilities = predict_probabilities(model, examples, vectorizer, config.data)
+        result = reports.classification_metrics(examples.labels, probabilities, examples.label_names)
+        metrics[split] = {k: v for k, v in result.items() if k != "report"}
+    if evaluated:  # the test split when there is one, else validation
+        paths.report.write_text(f"{split} split\n\n{result['report']}")
+        reports.plot_confusion_matrix(
+            metrics[split]["confusion_matrix"],
+            examples.label_names,
+            paths.confusion,
+            title=f"confusion matrix ({split})",
+        )
+    return metrics
 
 
 def train(config, resume=False, log=print):
@@ -95,83 +179,33 @@ def train(config, resume=False, log=print):
     _seed(config.train)
     paths = _run_paths(config, resume)
     # All data is read before anything is written: bad input leaves no half-made run behind.
-    examples = data.load_examples(config.data, "train")
-    if examples.skipped_blank:
-        log(f"skipped {examples.skipped_blank} blank texts in {examples.source}")
-    evaluated = {}
-    if data.has_test_split(config.data):
-        evaluated["test"] = data.load_examples(config.data, "test")
-    train_examples, val_examples = data.train_validation_split(
-        examples, config.data.validation_split, config.train.seed
-    )
-    if len(val_examples.texts):
-        evaluated = {"validation": val_examples, **evaluated}
-    config.data.labels = list(examples.label_names)
+    train_examples, evaluated = _load_splits(config, log)
+    config.data.labels = list(train_examples.label_names)
     paths.root.mkdir(parents=True, exist_ok=True)
     log(f"run directory: {paths.root}")
     save_config(config, paths.config)
     log(
-        f"data: {len(train_examples.texts)} train, {len(val_examples.texts)} validation, "
-        f"labels {', '.join(examples.label_names)} ({examples.source})"
+        f"data: {len(train_examples.texts)} train, {len(evaluated.get('validation', []))} "
+        f"validation, labels {', '.join(train_examples.label_names)} ({train_examples.source})"
     )
 
     vectorizer = data.make_vectorizer(train_examples.texts, config.data)
     data.save_vocabulary(vectorizer, paths.vocabulary)
-    train_ds = data.make_dataset(train_examples, vectorizer, config.data, training=True)
-    validating = "validation" in evaluated
-    val_ds = data.make_dataset(val_examples, vectorizer, config.data, training=False) if validating else None
-    steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
-    train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+    model, train_seconds = _fit(config, paths, train_examples, evaluated.get("validation"), vectorizer)
 
-    model = build_classifier(config.model, vectorizer.vocabulary_size(), len(examples.label_names))
-    model.compile(
-        optimizer=make_optimizer(config.train, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=config.train.jit_compile,
-    )
-    started = time.time()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.train.epochs,
-        callbacks=_callbacks(paths, config, validating),
-        shuffle=False,  # the pipeline shuffles
-        verbose=config.train.verbose,
-    )
-    train_seconds = time.time() - started
     history = _history_from_csv(paths.history)
-    if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
-        model.save(paths.model)
-    model = keras.saving.load_model(paths.model)  # the best epoch, as saved
-
+    epochs_run = len(history.get("loss", []))
     metrics = {
-        "epochs_run": len(history.get("loss", [])),
+        "epochs_run": epochs_run,
         "train_seconds": round(train_seconds, 2),
-        "seconds_per_epoch": round(train_seconds / max(len(history.get("loss", [1])), 1), 2),
+        "seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 2),
         "train_examples": len(train_examples.texts),
         "vocabulary_size": vectorizer.vocabulary_size(),
         "parameters": int(model.count_params()),
+        **_evaluate(model, evaluated, vectorizer, config, paths),
     }
-    for split, split_examples in evaluated.items():
-        probabilities = predict_probabilities(model, split_examples, vectorizer, config.data)
-        result = reports.classification_metrics(
-            split_examples.labels, probabilities, examples.label_names
-        )
-        metrics[split] = {k: v for k, v in result.items() if k != "report"}
-        report_split, report_text = split, result["report"]
-    if evaluated:
-        paths.report.write_text(f"{report_split} split\n\n{report_text}")
-        reports.plot_confusion_matrix(
-            metrics[report_split]["confusion_matrix"],
-            examples.label_names,
-            paths.confusion,
-            title=f"confusion matrix ({report_split})",
-        )
     reports.plot_training_curves(history, paths.curves)
     write_json(paths.metrics, metrics)
-    summary = ", ".join(
-        f"{split} accuracy {metrics[split]['accuracy']:.4f}" for split in evaluated
-    )
+    summary = ", ".join(f"{split} accuracy {metrics[split]['accuracy']:.4f}" for split in evaluated)
     log(f"done in {train_seconds:.0f}s: {summary or 'no evaluation split'}; outputs in {paths.root}")
     return TrainResult(paths.root, metrics)

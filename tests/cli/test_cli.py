@@ -1,0 +1,298 @@
+"""The `tfrnn` commands through click's CliRunner: help, train, predict, evaluate, export, and
+every bad input as ONE line `Error: ...` with exit status 2 and no traceback."""
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.fixtures import TINY, serve_in_fresh_process
+from tfrnn.config import load_config
+from tfrnn.training.inference import load_run
+from tfrnn_cli.main import cli
+
+train_module = importlib.import_module("tfrnn.training.train")
+CALLBACKS = train_module._callbacks
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def assert_one_line_error(result, *parts):
+    """Exit status 2, and the whole output is one line `Error: ...` containing each part."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception  # no other exception escaped
+    assert "Traceback" not in result.output
+    lines = result.output.strip("\n").split("\n")
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for part in parts:
+        assert str(part) in lines[0], (part, lines[0])
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------- help
+
+
+def test_group_help_lists_the_commands():
+    for flag in ("--help", "-h"):
+        result = run(flag)
+        assert result.exit_code == 0
+        for command in ("train", "evaluate", "predict", "export"):
+            assert command in result.output
+        assert "tfrnn train --name quickstart" in result.output
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export"])
+def test_command_help_shows_examples(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+    examples = result.output.split("Examples:")[1]
+    assert f"tfrnn {command} " in examples
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and "0.1.0" in result.output
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from click.testing import CliRunner; from tfrnn_cli.main import cli; "
+        "r = CliRunner().invoke(cli, ['train', '--help']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tfrnn') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_no_command_shows_help():
+    result = run()
+    assert "Usage:" in result.output and "train" in result.output
+
+
+# --------------------------------------------------------------------------------------- train
+
+
+def test_train_with_config_flags_and_overrides(tmp_path):
+    """Precedence: defaults < --config < flags < KEY=VALUE."""
+    config_file = tmp_path / "base.yaml"
+    config_file.write_text("model:\n  cell: lstm\n  units: 32\ntrain:\n  epochs: 5\n  seed: 7\n")
+    tiny = [item for item in TINY if not item.startswith("train.epochs=")]
+    result = run(
+        "train", "--config", config_file, "--cell", "gru", "--epochs", 1, "--batch-size", 16,
+        "--output-dir", tmp_path, "--name", "cli", *tiny, "train.tensorboard=false",
+        "model.bidirectional=false",
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "cli"
+    assert f"run directory: {run_dir}" in result.output
+    assert result.output.strip().split("\n")[-1] == f"metrics: {run_dir / 'metrics.json'}"
+    config = load_config(run_dir / "config.yaml")
+    assert config.model.cell == "gru"  # flag beats the file
+    assert config.model.units == 8  # override beats the file
+    assert config.train.epochs == 1  # flag beats the file...
+    assert config.train.seed == 7  # ...which beats the defaults
+    assert config.data.batch_size == 16
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 1
+
+    again = run("train", "--output-dir", tmp_path, "--name", "cli")
+    assert_one_line_error(again, str(run_dir), "already exists", "--resume")
+
+
+class _InterruptAtOnce(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        raise KeyboardInterrupt
+
+
+def test_train_interrupted_then_resumed(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "_callbacks", lambda *a: [*CALLBACKS(*a), _InterruptAtOnce()])
+    args = ["--output-dir", tmp_path, "--name", "stopped", *TINY, "train.epochs=1", "train.tensorboard=false"]
+    result = run("train", *args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    run_dir = tmp_path / "stopped"
+    last = result.output.strip().split("\n")[-1]
+    assert last == f"Error: interrupted; continue with: tfrnn train --resume {run_dir}"
+    assert not (run_dir / "metrics.json").exists()
+
+    monkeypatch.setattr(train_module, "_callbacks", CALLBACKS)
+    resumed = run("train", "--resume", run_dir)  # the command the message gives
+    assert resumed.exit_code == 0, resumed.output
+    assert (run_dir / "metrics.json").is_file()
+    finished = run("train", "--resume", run_dir)
+    assert_one_line_error(finished, str(run_dir), "finished already")
+
+
+# ----------------------------------------------------------------------- predict and evaluate
+
+
+def test_predict_texts(tiny_run, loaded_tiny_run):
+    texts = ["A warm, funny film.", "Dull and far too long."]
+    result = run("predict", tiny_run.run_dir, *texts)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip("\n").split("\n")
+    assert len(lines) == 2
+    for line, expected in zip(lines, loaded_tiny_run.predict(texts)):
+        label, probability, text = line.split("\t")
+        assert (label, text) == (expected["label"], expected["text"])
+        assert float(probability) == pytest.approx(expected["probabilities"][label], abs=5e-4)
+
+
+def test_predict_file_as_json(tiny_run, loaded_tiny_run, tmp_path):
+    texts = ["Great film<br />really.", "", "好看的电影 😀", "Très émouvant"]
+    path = tmp_path / "texts.txt"
+    path.write_bytes("\r\n".join(texts).encode("utf-8") + b"\r\n")  # Windows line ends too
+    result = run("predict", tiny_run.run_dir, "first text", "--file", path, "--json")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip("\n").split("\n")
+    assert "好看的电影 😀" in result.output  # not escaped
+    predictions = [json.loads(line) for line in lines]
+    expected = loaded_tiny_run.predict(["first text", *texts])
+    assert [p["text"] for p in predictions] == ["first text", *texts]
+    assert [p["label"] for p in predictions] == [e["label"] for e in expected]
+    for p, e in zip(predictions, expected):
+        np.testing.assert_allclose(
+            list(p["probabilities"].values()), list(e["probabilities"].values()), atol=1e-6
+        )
+
+
+def test_predict_from_stdin(tiny_run):
+    result = run("predict", tiny_run.run_dir, "--file", "-", "--json", input="one\ntwo\n")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.output.strip().split("\n")] == ["one", "two"]
+
+
+def test_evaluate_default_test_split(tiny_run):
+    result = run("evaluate", tiny_run.run_dir)
+    assert result.exit_code == 0, result.output
+    accuracy = tiny_run.metrics["test"]["accuracy"]
+    assert f"accuracy {accuracy:.4f}" in result.output
+    assert "precision" in result.output and "embedded movie reviews" in result.output
+    assert f"written to {tiny_run.run_dir / 'evaluations' / 'embedded.json'}" in result.output
+
+
+def test_evaluate_csv(tiny_run, tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text("text,label\nA lovely film.,pos\nAwful.,neg\nSuperb cast.,pos\n", encoding="utf-8")
+    result = run("evaluate", tiny_run.run_dir, "--data", path)
+    assert result.exit_code == 0, result.output
+    written = tiny_run.run_dir / "evaluations" / "extra.json"
+    assert f"written to {written}" in result.output
+    assert json.loads(written.read_text())["count"] == 3
+
+
+# -------------------------------------------------------------------------------------- export
+
+
+def test_export_default_folder_versions_and_clash(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = run("export", tiny_run.run_dir)
+    assert first.exit_code == 0, first.output
+    model_root = tmp_path / "saved_models" / "tiny"
+    assert "exported saved_models/tiny/1" in first.output
+    assert (model_root / "1" / "saved_model.pb").is_file()
+    second = run("export", tiny_run.run_dir, "--to", model_root)
+    assert second.exit_code == 0 and f"exported {model_root / '2'}" in second.output
+    clash = run("export", tiny_run.run_dir, "--to", model_root, "--version", 2)
+    assert_one_line_error(clash, "version 2 exists already")
+    assert_one_line_error(run("export", tiny_run.run_dir, "--version", 0), "--version")
+    assert sorted(p.name for p in model_root.iterdir()) == ["1", "2"]
+
+
+# ---------------------------------------------------------------------------------- bad inputs
+
+
+@pytest.fixture
+def bad(tmp_path, tiny_run):
+    """Paths for the bad-input cases: `run` (the tiny run), bad files, and `out` for new runs."""
+    files = {
+        "reviews.csv": "review,sentiment\nnice,pos\n".encode(),
+        "latin1.csv": "text,label\ngood,pos\ncaf\xe9 ok,neg\n".encode("latin-1"),
+        "odd.csv": b"text,label\ngood,pos\nmeh,mixed\n",
+        "latin1.txt": "fine\ncaf\xe9\n".encode("latin-1"),
+        "broken.yaml": b"model:\n  units: 8\n    x: y\n",
+        "typo.yaml": b"model:\n  unitz: 8\n",
+        "a_file": b"not a folder",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    return {"tmp": tmp_path, "run": tiny_run.run_dir, "out": tmp_path / "runs"}
+
+
+NEW_RUN = "train --output-dir {out} --name x"
+# Command lines ({tmp}: a folder of bad files, {run}: the tiny run) and what the one line must name.
+BAD_INPUTS = {
+    "missing data file": (f"{NEW_RUN} --source file --data {{tmp}}/missing.csv", ["missing.csv", "not found"]),
+    "missing column": (f"{NEW_RUN} --source file --data {{tmp}}/reviews.csv", ["reviews.csv:1", "'text'"]),
+    "non-UTF-8 data file": (f"{NEW_RUN} --source file --data {{tmp}}/latin1.csv", ["latin1.csv:3:4", "UTF-8"]),
+    "unknown override key": (f"{NEW_RUN} model.unitz=8", ["model.unitz=8", "'unitz'"]),
+    "override of the wrong type": (f"{NEW_RUN} model.units=many", ["model.units=many"]),
+    "override without a value": (f"{NEW_RUN} epochs", ["'epochs'", "KEY=VALUE"]),
+    "bad choice in an override": (f"{NEW_RUN} model.pooling=sum", ["model.pooling='sum'", "last, mean, max"]),
+    "bad choice flag": (f"{NEW_RUN} --cell transformer", ["'--cell'", "transformer"]),
+    "out of range flag": (f"{NEW_RUN} --epochs 0", ["'--epochs'"]),
+    "unknown flag": (f"{NEW_RUN} --epoch 3", ["--epoch"]),
+    "missing config file": (f"{NEW_RUN} --config {{tmp}}/nope.yaml", ["nope.yaml", "not found"]),
+    "bad YAML": (f"{NEW_RUN} --config {{tmp}}/broken.yaml", ["broken.yaml:3:6"]),
+    "unknown key in YAML": (f"{NEW_RUN} --config {{tmp}}/typo.yaml", ["typo.yaml:2", "model.unitz"]),
+    "output dir is a file": ("train --output-dir {tmp}/a_file --name x data.limit=100", ["a_file"]),
+    "resume a missing run": ("train --resume {tmp}/gone", ["gone"]),
+    "unknown label in evaluate data": ("evaluate {run} --data {tmp}/odd.csv", ["odd.csv:3", "'mixed'"]),
+    "missing column in evaluate data": ("evaluate {run} --data {tmp}/reviews.csv", ["reviews.csv:1"]),
+    "evaluate data file missing": ("evaluate {run} --data {tmp}/nope.csv", ["nope.csv"]),
+    "evaluate run dir missing": ("evaluate {tmp}/norun", ["norun", "run directory not found"]),
+    "predict run dir missing": ("predict {tmp}/norun hello", ["norun", "run directory not found"]),
+    "export run dir missing": ("export {tmp}/norun --to {tmp}/m", ["norun"]),
+    "predict with no text": ("predict {run}", ["TEXT", "--file"]),
+    "predict file missing": ("predict {run} --file {tmp}/missing.txt", ["'--file'", "missing.txt"]),
+    "predict file not UTF-8": ("predict {run} --file {tmp}/latin1.txt", ["latin1.txt:2:4", "UTF-8"]),
+    "export to a file": ("export {run} --to {tmp}/a_file", ["a_file"]),
+    "predict without a run dir": ("predict", ["RUN_DIR"]),
+    "unknown command": ("trian", ["trian"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_with_status_2(bad, case):
+    command, parts = BAD_INPUTS[case]
+    assert_one_line_error(run(*command.format(**bad).split()), *parts)
+    assert not (bad["out"] / "x").exists()  # nothing half-made
+
+
+# ------------------------------------------------------------------------ the real console script
+
+
+def test_console_script_train_export_and_serve(tmp_path):
+    """`tfrnn train && tfrnn export` in a shell; the export, served in a fresh process that cannot
+    import keras or tfrnn, predicts as the run does; then a bad input on the real script."""
+    tfrnn = shutil.which("tfrnn")
+    assert tfrnn, "the `tfrnn` console script is not on PATH; run `pip install -e .`"
+    overrides = " ".join([*TINY, "train.epochs=1", "train.tensorboard=false", "data.limit=200"])
+    texts = ["A warm, funny film.", "Dull.<br />Awful.", "", "好看 😀"]
+    script = f"cd {tmp_path} && tfrnn train --output-dir runs --name e2e {overrides} && tfrnn export runs/e2e"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "exported saved_models/e2e/1" in result.stdout
+
+    predictions = load_run(tmp_path / "runs" / "e2e").predict(texts)
+    served = serve_in_fresh_process(tmp_path / "saved_models" / "e2e" / "1", texts, tmp_path)
+    assert served["loaded"] == []
+    np.testing.assert_allclose(
+        served["probabilities"], [list(p["probabilities"].values()) for p in predictions], atol=1e-5
+    )
+    assert served["label"] == [p["label"] for p in predictions]
+
+    missing = tmp_path / "runs" / "nope"
+    failed = subprocess.run([tfrnn, "predict", str(missing), "hi"], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2
+    assert failed.stdout == ""
+    assert failed.stderr.strip().split("\n") == [f"Error: {missing}: run directory not found"]

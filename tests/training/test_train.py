@@ -1,0 +1,236 @@
+"""train(): every artefact of the run directory, the best checkpoint, run-directory rules, and
+resuming an interrupted run."""
+
+import csv
+import importlib
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from tests.fixtures import quiet, tiny_config
+from tfrnn import data
+from tfrnn.config import load_config
+from tfrnn.errors import ConfigError, DataError
+from tfrnn.models import RNNClassifier
+from tfrnn.training import train
+from tfrnn.training.artifacts import RunPaths
+
+train_module = importlib.import_module("tfrnn.training.train")  # `tfrnn.training.train` is the function
+CALLBACKS = train_module._callbacks
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _history_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _snapshot(root):
+    """{relative path: (size, mtime_ns)} of every file under root."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
+def test_run_directory_has_every_artefact(tiny_run):
+    paths = RunPaths(tiny_run.run_dir)
+    config = load_config(paths.config)
+    assert config.data.labels == ["neg", "pos"]  # resolved: the labels are filled in
+    assert (config.model.units, config.model.embedding_dim, config.data.limit) == (8, 8, 600)
+    assert config.run_name == "tiny"
+
+    assert isinstance(keras.saving.load_model(paths.model), RNNClassifier)
+    vocabulary = paths.vocabulary.read_text(encoding="utf-8").split("\n")
+    assert vocabulary[:2] == ["", "[UNK]"] and vocabulary[-1] == "" and len(vocabulary) > 100
+
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics == tiny_run.metrics
+    assert metrics["epochs_run"] == 2
+    assert metrics["train_examples"] == 540 and metrics["validation"]["count"] == 60
+    assert metrics["test"]["count"] == 400  # the embedded test file
+    assert metrics["parameters"] == keras.saving.load_model(paths.model).count_params()
+    for split in ("validation", "test"):
+        section = metrics[split]
+        assert 0.0 <= section["accuracy"] <= 1.0
+        assert sum(map(sum, section["confusion_matrix"])) == section["count"]
+        correct = sum(section["confusion_matrix"][i][i] for i in range(2))
+        assert section["accuracy"] == pytest.approx(correct / section["count"])
+        assert set(section["per_class"]) == {"neg", "pos"}
+
+    report = paths.report.read_text()
+    assert report.startswith("test split") and "neg" in report and "pos" in report
+    for png in (paths.curves, paths.confusion):
+        assert png.read_bytes()[:8] == PNG_SIGNATURE
+
+    rows = _history_rows(paths.history)
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+
+    for part in ("train", "validation"):
+        assert any(f.name.startswith("events.out.tfevents") for f in (paths.logs / part).iterdir())
+    assert not paths.backup.exists()  # removed once the run finished
+
+
+def test_artefacts_are_readable_like_the_others(tiny_run):
+    """metrics.json (written atomically) gets the same permissions as the plain files."""
+    paths = RunPaths(tiny_run.run_dir)
+    assert paths.metrics.stat().st_mode & 0o777 == paths.config.stat().st_mode & 0o777
+    assert not [p.name for p in paths.root.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_checkpoint_is_the_best_validation_epoch(tiny_run, loaded_tiny_run):
+    """model.keras reproduces the lowest val_loss in history.csv on the same validation split."""
+    config, paths = loaded_tiny_run.config, RunPaths(tiny_run.run_dir)
+    examples = data.load_examples(config.data, "train")
+    _, validation = data.train_validation_split(examples, config.data.validation_split, config.train.seed)
+    dataset = data.make_dataset(validation, loaded_tiny_run.vectorizer, config.data, training=False)
+    loss = keras.saving.load_model(paths.model).evaluate(dataset, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(min(float(row["val_loss"]) for row in _history_rows(paths.history)), rel=1e-5)
+
+
+def test_existing_run_directory_is_refused_untouched(tiny_run):
+    before = _snapshot(tiny_run.run_dir)
+    config = tiny_config(tiny_run.run_dir.parent, tiny_run.run_dir.name)
+    with pytest.raises(ConfigError, match="already exists.*--resume") as caught:
+        train(config, log=quiet)
+    assert str(tiny_run.run_dir) in str(caught.value)
+    assert _snapshot(tiny_run.run_dir) == before
+
+
+def test_resume_needs_a_run_directory(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(tiny_config(tmp_path, "never-started"), resume=True, log=quiet)
+    assert not (tmp_path / "never-started").exists()
+
+
+def test_resuming_a_finished_run_is_refused_untouched(tiny_run, tmp_path):
+    run_dir = shutil.copytree(tiny_run.run_dir, tmp_path / "tiny")
+    before = _snapshot(run_dir)
+    with pytest.raises(ConfigError, match="finished"):
+        train(load_config(run_dir / "config.yaml", [f"output_dir={tmp_path}"]), resume=True, log=quiet)
+    assert _snapshot(run_dir) == before
+
+
+def test_bad_data_leaves_no_run_directory(tmp_path):
+    config = tiny_config(tmp_path, "bad", "data.source=file", f"data.path={tmp_path / 'missing.csv'}")
+    with pytest.raises(DataError, match="missing.csv"):
+        train(config, log=quiet)
+    assert not (tmp_path / "bad").exists()
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at one batch of one epoch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch):
+            raise KeyboardInterrupt
+
+
+class _Weights(keras.callbacks.Callback):
+    """Records the weights at the start of training and at the end of each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.at_start, self.at_epoch_end = None, {}
+
+    def on_train_begin(self, logs=None):  # after BackupAndRestore has restored its state
+        self.at_start = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.at_epoch_end[epoch] = self.model.get_weights()
+
+
+def _with_callbacks(monkeypatch, *extra):
+    monkeypatch.setattr(train_module, "_callbacks", lambda *args: [*CALLBACKS(*args), *extra])
+
+
+def _assert_same_weights(actual, expected):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        np.testing.assert_array_equal(a, e)
+
+
+def test_resume_after_interruption_continues_from_the_backup(tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2 leaves a backup of epoch 1; --resume restores exactly those weights,
+    runs only epoch 2, keeps the best checkpoint across the interruption and cleans up."""
+    config = tiny_config(tmp_path, "interrupted", "train.tensorboard=false")
+    paths = RunPaths(tmp_path / "interrupted")
+    first = _Weights()
+    _with_callbacks(monkeypatch, first, _Interrupt(epoch=1, batch=2))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, log=quiet)
+    assert [row["epoch"] for row in _history_rows(paths.history)] == ["0"]
+    assert paths.backup.is_dir() and paths.model.is_file()
+    assert not paths.metrics.exists()  # unfinished
+    vocabulary = paths.vocabulary.read_bytes()
+
+    # Pretend epoch 1 had a perfect validation loss: the resumed epoch must not replace its checkpoint.
+    history = paths.history.read_text().splitlines()
+    header = history[0].split(",")
+    row = history[1].split(",")
+    row[header.index("val_loss")] = "0.0"
+    paths.history.write_text("\n".join([history[0], ",".join(row)]) + "\n")
+    checkpoint = keras.saving.load_model(paths.model).get_weights()
+    _assert_same_weights(checkpoint, first.at_epoch_end[0])
+
+    second = _Weights()
+    _with_callbacks(monkeypatch, second)
+    result = train(load_config(paths.config), resume=True, log=quiet)
+    assert result.run_dir == paths.root
+    _assert_same_weights(second.at_start, first.at_epoch_end[0])  # restored, not re-initialised
+    assert list(second.at_epoch_end) == [1]  # only the missing epoch ran
+    assert [row["epoch"] for row in _history_rows(paths.history)] == ["0", "1"]
+    assert result.metrics["epochs_run"] == 2
+    _assert_same_weights(keras.saving.load_model(paths.model).get_weights(), checkpoint)
+    assert paths.vocabulary.read_bytes() == vocabulary
+    assert not paths.backup.exists()
+    assert json.loads(paths.metrics.read_text())["test"]["count"] == 400
+
+
+def test_file_source_without_validation_or_test(tmp_path):
+    """A CSV with no test file and validation_split 0: the final model is saved, nothing is evaluated."""
+    rows = ["text,label"]
+    rows += [f"{w} film number {i},pos" for i, w in enumerate(["great", "lovely", "superb"] * 10)]
+    rows += [f"{w} film number {i},neg" for i, w in enumerate(["awful", "dull", "boring"] * 10)]
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = tiny_config(
+        tmp_path,
+        "file",
+        "data.source=file",
+        f"data.path={path}",
+        "data.validation_split=0",
+        "model.kind=feedforward",
+        "train.epochs=1",
+    )
+    result = train(config, log=quiet)
+    paths = RunPaths(result.run_dir)
+    assert "validation" not in result.metrics and "test" not in result.metrics
+    assert result.metrics["train_examples"] == 60
+    assert paths.model.is_file() and paths.curves.is_file()
+    assert not paths.report.exists() and not paths.confusion.exists()
+    assert load_config(paths.config).data.labels == ["neg", "pos"]
+    assert float(_history_rows(paths.history)[0]["loss"]) > 0
+    assert os.listdir(paths.logs) == ["train"]
+
+
+def test_monitor_val_accuracy_keeps_the_most_accurate_epoch(tmp_path):
+    # 4 epochs at a high learning rate: validation accuracy moves, and the kept model is the
+    # epoch with the highest val_accuracy in history.csv (not the lowest val_loss).
+    config = tiny_config(tmp_path, "acc", "train.monitor=val_accuracy", "train.epochs=4",
+                         "train.early_stopping_patience=0", "train.tensorboard=false")
+    result = train(config, log=quiet)
+    rows = _history_rows(RunPaths(result.run_dir).history)
+    best = max(float(row["val_accuracy"]) for row in rows)
+    assert result.metrics["validation"]["accuracy"] == pytest.approx(best, abs=1e-6)
