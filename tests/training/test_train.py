@@ -234,3 +234,20 @@ def test_monitor_val_accuracy_keeps_the_most_accurate_epoch(tmp_path):
     rows = _history_rows(RunPaths(result.run_dir).history)
     best = max(float(row["val_accuracy"]) for row in rows)
     assert result.metrics["validation"]["accuracy"] == pytest.approx(best, abs=1e-6)
+
+
+def test_chinese_text_trains_in_character_mode(tmp_path):
+    # Written for this test: positive and negative hotel/book reviews, integer labels as in
+    # ChnSentiCorp. Character mode learns them; the vocabulary is characters.
+    good = ["房间干净，服务很好", "这本书非常好看", "性价比很高，推荐", "环境优美，交通方便", "早餐丰富，员工热情"]
+    bad = ["房间很脏，服务太差", "这本书很无聊", "价格太贵，不推荐", "环境嘈杂，交通不便", "早餐难吃，员工冷漠"]
+    rows = ["text,label"] + [f"{t}{i},1" for i in range(8) for t in good] + [f"{t}{i},0" for i in range(8) for t in bad]
+    path = tmp_path / "chinese.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = tiny_config(tmp_path, "zh", "data.source=file", f"data.path={path}", "data.tokenizer=char",
+                         "data.limit=null", "data.validation_split=0.25", "train.epochs=8",
+                         "train.early_stopping_patience=0", "train.tensorboard=false")
+    result = train(config, log=quiet)
+    vocabulary = RunPaths(result.run_dir).vocabulary.read_text(encoding="utf-8").split("\n")
+    assert "房" in vocabulary and "房间" not in vocabulary
+    assert result.metrics["validation"]["accuracy"] >= 0.9

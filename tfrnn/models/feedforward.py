@@ -3,7 +3,7 @@
 import keras
 
 from tfrnn import layers
-from tfrnn.models.base import Classifier, probabilities_head
+from tfrnn.models.base import Classifier, embedded_tokens, probabilities_head
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
@@ -20,14 +20,10 @@ class FeedForwardClassifier(Classifier):
     """
 
     def __init__(self, vocab_size, num_classes, embedding_dim=64, hidden_units=64, dropout=0.3, **kwargs):
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")  # (batch, time)
-        x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(
-            token_ids
-        )
+        token_ids, x = embedded_tokens(vocab_size, embedding_dim)  # (batch, time, embedding_dim)
         x = layers.MaskedGlobalPooling1D("mean", name="mean_pool")(x)  # (batch, embedding_dim)
         x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        probabilities = probabilities_head(x, num_classes)  # (batch, num_classes)
+        probabilities = probabilities_head(x, num_classes, dropout)  # (batch, num_classes)
         config = dict(
             vocab_size=vocab_size,
             num_classes=num_classes,

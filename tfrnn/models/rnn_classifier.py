@@ -3,7 +3,7 @@
 import keras
 
 from tfrnn import layers
-from tfrnn.models.base import Classifier, probabilities_head
+from tfrnn.models.base import Classifier, embedded_tokens, probabilities_head
 
 RECURRENT_LAYERS = {
     "simple_rnn": layers.SimpleRNN,
@@ -49,10 +49,7 @@ class RNNClassifier(Classifier):
     ):
         if cell not in RECURRENT_LAYERS:
             raise ValueError(f"`cell` must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}.")
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")  # (batch, time)
-        x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(
-            token_ids
-        )  # (batch, time, embedding_dim)
+        token_ids, x = embedded_tokens(vocab_size, embedding_dim)  # (batch, time, embedding_dim)
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
         extra = {"base": feedback_base} if cell == "feedback" else {}
         for i in range(num_layers):
@@ -69,8 +66,7 @@ class RNNClassifier(Classifier):
             x = rnn(x)  # (batch, time, d) or (batch, d), d = units * (2 if bidirectional else 1)
         if pooling != "last":  # "last": the recurrent layer already returned its last output
             x = layers.MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)  # (batch, d)
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        probabilities = probabilities_head(x, num_classes)  # (batch, num_classes)
+        probabilities = probabilities_head(x, num_classes, dropout)  # (batch, num_classes)
         config = dict(
             vocab_size=vocab_size,
             num_classes=num_classes,
