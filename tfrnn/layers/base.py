@@ -58,7 +58,10 @@ _LAYER_KWARGS = {"name", "dtype", "trainable", "activity_regularizer", "autocast
 @functools.cache
 def on_accelerator():
     """Whether Keras computes on a GPU or TPU (the first device it lists is not a CPU)."""
-    return not keras.distribution.list_devices()[0].lower().startswith("cpu")
+    try:
+        return not keras.distribution.list_devices()[0].lower().startswith("cpu")
+    except AttributeError:  # a backend without keras.distribution support (torch)
+        return "cpu" not in str(ops.zeros(()).device).lower()
 
 
 def _as_list(masks):
