@@ -94,6 +94,7 @@ def _flag_overrides(**flags):
         "source": "data.source",
         "data_path": "data.path",
         "test_path": "data.test_path",
+        "data_dir": "data.data_dir",
         "model_kind": "model.kind",
         "cell": "model.cell",
         "epochs": "train.epochs",
@@ -122,7 +123,7 @@ TRAIN_EXAMPLES = """
 Examples:
   tfrnn train                                   # embedded movie reviews, BiLSTM
   tfrnn train --cell gru --epochs 5 model.units=128
-  tfrnn train --config configs/imdb_bilstm.yaml --source aclimdb --data ~/aclImdb
+  tfrnn train -c benchmarks/configs/imdb_bilstm.yaml --source aclimdb --data ~/aclImdb
   tfrnn train --source file --data reviews.csv data.text_column=review data.label_column=stars
   tfrnn train --source file --data chnsenticorp.csv data.tokenizer=char
   tfrnn train --resume runs/20260101-120000-lstm  # continue an interrupted run
@@ -134,6 +135,7 @@ Examples:
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
 @click.option("--source", type=click.Choice(["embedded", "imdb", "aclimdb", "file"]), help="Data source.")
 @click.option("--data", "data_path", help="aclImdb folder or CSV/TSV/JSONL file (data.path).")
+@click.option("--data-dir", "data_dir", help="TFDS data directory for --source imdb (data.data_dir).")
 @click.option("--test-data", "test_path", help="Evaluation file for --source file (data.test_path).")
 @click.option("--model", "model_kind", type=click.Choice(["rnn", "feedforward"]), help="Model kind.")
 @click.option("--cell", type=click.Choice(["simple_rnn", "lstm", "gru", "feedback"]), help="Recurrent cell.")

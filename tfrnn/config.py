@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tfrnn.errors import ConfigError
+from tfrnn.files import atomic_write_text
 
 
 @dataclass
@@ -265,7 +266,7 @@ def to_yaml(config):
 
 def save_config(config, path):
     """Writes a RunConfig as YAML to `path`."""
-    Path(path).write_text(to_yaml(config))
+    atomic_write_text(path, to_yaml(config))
 
 
 def as_dict(config):

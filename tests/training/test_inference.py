@@ -1,6 +1,7 @@
 """load_run().predict and evaluate_run on the shared tiny run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,9 +54,15 @@ def test_evaluate_default_is_the_test_split_of_training(tiny_run):
     assert result["count"] == expected["count"] == 400
     assert result["accuracy"] == pytest.approx(expected["accuracy"])
     assert result["confusion_matrix"] == expected["confusion_matrix"]
-    written = tiny_run.run_dir / "evaluations" / "embedded.json"
-    assert result["written_to"] == str(written)
+    written = Path(result["written_to"])
+    assert written.parent == tiny_run.run_dir / "evaluations" and written.name.startswith("embedded")
     assert json.loads(written.read_text())["accuracy"] == result["accuracy"]
+
+
+def test_a_second_evaluation_does_not_overwrite_the_first(tiny_run):
+    first, second = evaluate_run(tiny_run.run_dir), evaluate_run(tiny_run.run_dir)
+    assert first["written_to"] != second["written_to"]
+    assert Path(first["written_to"]).is_file() and Path(second["written_to"]).is_file()
 
 
 def test_evaluate_on_a_csv_file(tiny_run, loaded_tiny_run, tmp_path):
@@ -69,7 +76,7 @@ def test_evaluate_on_a_csv_file(tiny_run, loaded_tiny_run, tmp_path):
     assert result["accuracy"] == pytest.approx(np.mean(predicted == labels))
     assert sum(map(sum, result["confusion_matrix"])) == 4
     assert result["data"] == str(path)
-    assert (tiny_run.run_dir / "evaluations" / "holdout.json").is_file()
+    assert Path(result["written_to"]).name.startswith("holdout")
 
 
 def test_evaluate_unknown_label_names_file_and_line(tiny_run, tmp_path):

@@ -10,15 +10,15 @@ Chinese) makes one token per Unicode character (spaces and punctuation included)
 never saved inside a `.keras` file: a run keeps its vocabulary file and rebuilds the layer.
 """
 
-from pathlib import Path
-
 import functools
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from tfrnn.data.cleaning import standardize
 from tfrnn.errors import DataError
+from tfrnn.files import atomic_write_text
 
 PADDING, OOV = "", "[UNK]"
 
@@ -64,7 +64,7 @@ def save_vocabulary(vectorizer, path):
     tokens = [str(token) for token in vectorizer.get_vocabulary()]
     if any("\n" in token for token in tokens):
         raise ValueError("a token contains a newline; the vectorizer's standardize should remove it")
-    Path(path).write_text("".join(token + "\n" for token in tokens), encoding="utf-8")
+    atomic_write_text(path, "".join(token + "\n" for token in tokens))
 
 
 def load_vectorizer(path, config):

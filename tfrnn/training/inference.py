@@ -79,6 +79,15 @@ class LoadedRun:
         ]
 
 
+def _unused_path(folder, stem, suffix):
+    """folder/stem.suffix, or stem-2, stem-3, ... when taken: an evaluation never overwrites another."""
+    path, number = folder / f"{stem}{suffix}", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{stem}-{number}{suffix}"
+    return path
+
+
 def load_run(run_dir):
     """Loads a finished run directory.
 
@@ -95,7 +104,8 @@ def load_run(run_dir):
 
 
 def evaluate_run(run_dir, overrides=(), name=None):
-    """Evaluates a run on labelled data and writes RUN/evaluations/NAME.json.
+    """Evaluates a run on labelled data and writes RUN/evaluations/NAME.json (NAME-2.json, ...
+    when that exists already).
 
     Args:
         run_dir: str or Path. A finished run.
@@ -117,6 +127,7 @@ def evaluate_run(run_dir, overrides=(), name=None):
     name = name or Path(config.data.test_path or config.data.source).stem
     out_dir = run.paths.root / "evaluations"
     out_dir.mkdir(exist_ok=True)
-    write_json(out_dir / f"{name}.json", result)
-    result["written_to"] = str(out_dir / f"{name}.json")
+    target = _unused_path(out_dir, name, ".json")
+    write_json(target, result)
+    result["written_to"] = str(target)
     return result

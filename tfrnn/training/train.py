@@ -14,6 +14,7 @@ from tfrnn.config import save_config
 from tfrnn.errors import ConfigError
 from tfrnn.models import build_classifier
 from tfrnn.training import reports
+from tfrnn.files import atomic_write_text
 from tfrnn.training.artifacts import RunPaths, write_json
 from tfrnn.training.inference import predict_probabilities
 from tfrnn.training.optimizers import make_optimizer
@@ -155,7 +156,7 @@ def _evaluate(model, evaluated, vectorizer, config, paths):
         result = reports.classification_metrics(examples.labels, probabilities, examples.label_names)
         metrics[split] = {k: v for k, v in result.items() if k != "report"}
     if evaluated:  # the test split when there is one, else validation
-        paths.report.write_text(f"{split} split\n\n{result['report']}")
+        atomic_write_text(paths.report, f"{split} split\n\n{result['report']}")
         reports.plot_confusion_matrix(
             metrics[split]["confusion_matrix"],
             examples.label_names,
