@@ -18,10 +18,6 @@ def _fresh_keras_state():
     keras.config.set_dtype_policy("float32")
 
 
-def tensorflow_only(reason="uses TensorFlow-specific machinery"):
-    return pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=reason)
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """TrainResult of ONE tiny run (tests/fixtures.py), shared by the training, export and CLI

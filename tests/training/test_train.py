@@ -85,7 +85,7 @@ def test_artefacts_are_readable_like_the_others(tiny_run):
 def test_checkpoint_is_the_best_validation_epoch(tiny_run, loaded_tiny_run):
     """model.keras reproduces the lowest val_loss in history.csv on the same validation split."""
     config, paths = loaded_tiny_run.config, RunPaths(tiny_run.run_dir)
-    examples = data.load_examples(config.data, "train")
+    examples = data.load_examples(config.data, "train", seed=config.train.seed)
     _, validation = data.train_validation_split(examples, config.data.validation_split, config.train.seed)
     dataset = data.make_dataset(validation, loaded_tiny_run.vectorizer, config.data, training=False)
     loss = keras.saving.load_model(paths.model).evaluate(dataset, verbose=0, return_dict=True)["loss"]

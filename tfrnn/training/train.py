@@ -99,7 +99,7 @@ def _history_from_csv(path):
 
 def _load_splits(config, log):
     """Reads every split the run needs: (train, {"validation"?, "test"?: Examples})."""
-    examples = data.load_examples(config.data, "train")
+    examples = data.load_examples(config.data, "train", seed=config.train.seed)
     if examples.skipped_blank:
         log(f"skipped {examples.skipped_blank} blank texts in {examples.source}")
     evaluated = {}
@@ -115,7 +115,9 @@ def _load_splits(config, log):
 
 def _fit(config, paths, train_examples, val_examples, vectorizer):
     """Builds, compiles and fits the classifier; returns the best model as saved, and seconds."""
-    train_ds = data.make_dataset(train_examples, vectorizer, config.data, training=True)
+    train_ds = data.make_dataset(
+        train_examples, vectorizer, config.data, training=True, seed=config.train.seed
+    )
     steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
     train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
     validating = val_examples is not None
