@@ -7,10 +7,10 @@ import numpy as np
 
 @dataclass
 class Examples:
-    """Cleaned texts with integer labels.
+    """Raw texts (blank ones already dropped) with integer labels.
 
     Args:
-        texts: list of str. The cleaned texts.
+        texts: list of str. The texts as read; the vectorizer cleans them.
         labels: np.ndarray. `(n,)` int32 indices into `label_names`.
         label_names: list of str. Class names in index order.
         source: str. Where the texts came from, for messages (a path, a TFDS name).

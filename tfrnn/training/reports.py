@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn import metrics  # noqa: E402
 
@@ -55,6 +56,7 @@ def plot_training_curves(history, path):
                 epochs = range(1, len(history[key]) + 1)
                 ax.plot(epochs, history[key], marker="o", label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
