@@ -130,7 +130,13 @@ def test_bad_choices_and_ranges(override, expected):
 
 
 def test_bad_choice_in_yaml_file(write_yaml):
-    assert "model.pooling='sum'" in _error(write_yaml("model:\n  pooling: sum\n"))
+    path = write_yaml("train:\n  epochs: 2\nmodel:\n  units: 8\n  pooling: sum\n")
+    assert _error(path) == f"{path}:5: model.pooling='sum': expected one of last, mean, max"
+
+
+def test_bad_value_from_an_override_names_no_file_line(write_yaml):
+    path = write_yaml("model:\n  pooling: mean\n")
+    assert _error(path, ["model.pooling=sum"]) == "model.pooling='sum': expected one of last, mean, max"
 
 
 def test_later_override_wins():

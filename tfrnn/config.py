@@ -233,7 +233,14 @@ def load_config(path=None, overrides=()):
         config = OmegaConf.to_object(merged)  # resolves ${...} interpolations
     except OmegaConfBaseException as error:
         raise ConfigError(f"{getattr(error, 'full_key', '')}: {_one_line(error)}") from None
-    validate(config)
+    try:
+        validate(config)
+    except ConfigError as error:
+        from_file = path is not None and not any(o.startswith(f"{error.key}=") for o in overrides)
+        line = _key_line(path, error.key) if from_file else None
+        if line is None:
+            raise
+        raise ConfigError(f"{path}:{line}: {error}", error.key) from None
     return config
 
 
@@ -244,19 +251,22 @@ def validate(config):
         config: RunConfig. The config to check.
 
     Raises:
-        ConfigError: naming the key, the value and what is allowed.
+        ConfigError: naming the key (also as `.key`), the value and what is allowed.
     """
     for key, allowed in CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         if value not in allowed:
-            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
+            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}", key)
     if not 0.0 <= config.data.validation_split < 1.0:
-        raise ConfigError(f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1")
+        raise ConfigError(
+            f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1",
+            "data.validation_split",
+        )
     for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "train.epochs"):
         section, name = key.split(".")
         if getattr(getattr(config, section), name) <= 0:
-            raise ConfigError(f"{key} must be positive")
+            raise ConfigError(f"{key} must be positive", key)
 
 
 def to_yaml(config):

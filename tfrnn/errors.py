@@ -6,7 +6,11 @@ class TfrnnError(Exception):
 
 
 class ConfigError(TfrnnError):
-    """A configuration file, key or value is wrong."""
+    """A configuration file, key or value is wrong; `key` names the dotted key, when one is."""
+
+    def __init__(self, message, key=None):
+        super().__init__(message)
+        self.key = key
 
 
 class DataError(TfrnnError):
