@@ -67,12 +67,12 @@ def export_run(run_dir, model_root, version=None):
     Raises:
         ConfigError: the version exists already, or is not a positive integer.
     """
+    if version is not None and int(version) <= 0:
+        raise ConfigError(f"--version {version}: must be a positive integer")
     run = load_run(run_dir)
     model_root = Path(model_root)
     model_root.mkdir(parents=True, exist_ok=True)
     version = next_version(model_root) if version is None else int(version)
-    if version <= 0:
-        raise ConfigError(f"--version {version}: must be a positive integer")
     target = model_root / str(version)
     if target.exists():
         raise ConfigError(f"{target}: version {version} exists already; omit --version for the next")

@@ -270,7 +270,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
 
 
 class ProjectedRNN(keras.layers.RNN):
-    """A `keras.layers.RNN` over a `ProjectedCell` that hoists the input projection.
+    """A `keras.layers.RNN` over a `ProjectedCell` that can hoist the input projection.
 
     The layer takes the cell's arguments directly (`LSTM(64, dropout=0.1)`) and builds its cell
     as Keras' own layers do. With the input projection hoisted, its loop runs only
