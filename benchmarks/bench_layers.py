@@ -214,7 +214,21 @@ def time_pair(pair, args):
     reset_keras(args.seed)
     tfrnn_layer = functools.partial(pair.tfrnn_layer, input_projection=args.projection)
     models = (build_model(tfrnn_layer, args), build_model(pair.keras_layer, args))
-    batch = make_batch(args)
+    return interleaved_rounds(models, make_batch(args), args, pair.label)
+
+
+def interleaved_rounds(models, batch, args, label):
+    """Warms both models up, then times `args.rounds` rounds of A B B A segments.
+
+    Args:
+        models: (tfrnn model, keras model), compiled.
+        batch: `(x, y)`. The one batch both train on.
+        args: `argparse.Namespace`. `warmup`, `steps`, `rounds` and `batch`.
+        label: str. Printed with each round's figures.
+
+    Returns:
+        List of `(tfrnn_timing, keras_timing)`, one per round, each summed over its two segments.
+    """
     for model in models:
         train_steps(model, batch, args.warmup)
     rounds = []
@@ -226,7 +240,7 @@ def time_pair(pair, args):
             timings[contender].cpu += segment.cpu
         rounds.append(timings)
         examples = 2 * args.steps * args.batch
-        print(f"  {pair.label} round {index + 1}/{args.rounds}: "
+        print(f"  {label} round {index + 1}/{args.rounds}: "
               f"tfrnn {examples / timings[0].wall:,.0f} ex/s, "
               f"keras {examples / timings[1].wall:,.0f} ex/s, "
               f"ratio wall {timings[1].wall / timings[0].wall:.3f}, "

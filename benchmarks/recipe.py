@@ -1,4 +1,4 @@
-"""Shared by the recipe benchmarks (imdb_rnn.py, chnsenticorp_rnn.py): train a YAML recipe
+"""Shared by the recipe benchmarks (imdb_rnn.py, chnsenticorp_rnn.py, sst2_bert.py): train a YAML recipe
 through `tfrnn.training.train`, the code path of `tfrnn train`, and report it in markdown."""
 
 import argparse
@@ -28,6 +28,12 @@ def epoch_table(history_csv):
     return "\n".join(lines)
 
 
+def _model_line(m):
+    if m.kind == "bert":
+        return f"BERT encoder `{'/'.join(Path(m.checkpoint).parts[-2:]) if m.checkpoint else 'from scratch'}`"
+    return f"Embedding {m.embedding_dim} -> {'Bi' if m.bidirectional else ''}{m.cell.upper()} {m.units} x {m.num_layers}"
+
+
 def report(title, config, metrics, run_dir):
     """The markdown section: setup, headline figures and the per-epoch table."""
     validation = metrics["validation"]
@@ -43,8 +49,7 @@ def report(title, config, metrics, run_dir):
         f"validation (seeded, stratified){test_count}; "
         f"{d.tokenizer} vocabulary {metrics['vocabulary_size']:,}, max_len {d.max_len}, batch "
         f"{d.batch_size}, length bucketing {d.bucket}",
-        f"- Model: Embedding {m.embedding_dim} -> {'Bi' if m.bidirectional else ''}{m.cell.upper()} "
-        f"{m.units} x {m.num_layers} -> {m.pooling} pooling -> dropout {m.dropout} -> softmax; "
+        f"- Model: {_model_line(m)} -> {m.pooling} pooling -> dropout {m.dropout} -> softmax; "
         f"{metrics['parameters']:,} parameters",
         f"- Training: {t.optimizer} lr {t.learning_rate} with {t.decay} decay (warmup ratio "
         f"{t.warmup_ratio}), clipnorm {t.clipnorm}, max {t.epochs} epochs; the epoch with the best "
@@ -52,7 +57,8 @@ def report(title, config, metrics, run_dir):
         "",
         f"**Validation accuracy {validation['accuracy']:.4f}** (macro F1 {validation['macro_f1']:.4f})"
         f"{test_accuracy} after {metrics['epochs_run']} epochs; training took {metrics['train_seconds'] / 60:.1f} min, "
-        f"{metrics['seconds_per_epoch']:.0f} s per epoch (wall time, validation included).",
+        f"{metrics['seconds_per_epoch']:.0f} s per epoch (wall time, validation included), "
+        f"{metrics['train_examples'] * metrics['epochs_run'] / metrics['train_seconds']:.0f} training examples/s.",
         "",
         epoch_table(Path(run_dir) / "history.csv"),
     ]

@@ -96,13 +96,18 @@ def _flag_overrides(**flags):
         "test_path": "data.test_path",
         "data_dir": "data.data_dir",
         "model_kind": "model.kind",
+        "checkpoint": "model.checkpoint",
         "cell": "model.cell",
+        "strategy": "train.strategy",
         "epochs": "train.epochs",
         "batch_size": "data.batch_size",
         "output_dir": "output_dir",
         "name": "run_name",
     }
-    return [f"{keys[k]}={v}" for k, v in flags.items() if v is not None]
+    overrides = [f"{keys[k]}={v}" for k, v in flags.items() if v is not None and k != "devices"]
+    if flags.get("devices"):
+        overrides.append(f"train.devices=[{flags['devices']}]")
+    return overrides
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,6 +132,8 @@ Examples:
   tfrnn train --source file --data reviews.csv data.text_column=review data.label_column=stars
   tfrnn train --source file --data chnsenticorp.csv data.tokenizer=char
   tfrnn train --resume runs/20260101-120000-lstm  # continue an interrupted run
+  tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --source file --data sst2.tsv
+  tfrnn train --model bert --strategy mirrored --devices /gpu:0,/gpu:1
 """
 
 
@@ -137,10 +144,13 @@ Examples:
 @click.option("--data", "data_path", help="aclImdb folder or CSV/TSV/JSONL file (data.path).")
 @click.option("--data-dir", "data_dir", help="TFDS data directory for --source imdb (data.data_dir).")
 @click.option("--test-data", "test_path", help="Evaluation file for --source file (data.test_path).")
-@click.option("--model", "model_kind", type=click.Choice(["rnn", "feedforward"]), help="Model kind.")
+@click.option("--model", "model_kind", type=click.Choice(["rnn", "feedforward", "bert"]), help="Model kind.")
+@click.option("--checkpoint", help="BERT checkpoint: Hugging Face-format folder, hf://..., kaggle://... or preset.")
 @click.option("--cell", type=click.Choice(["simple_rnn", "lstm", "gru", "feedback"]), help="Recurrent cell.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
+@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored"]), help="tf.distribute strategy.")
+@click.option("--devices", help="Comma-separated devices for --strategy, e.g. /gpu:0,/gpu:1.")
 @click.option("--output-dir", help="Parent folder of run directories (default runs).")
 @click.option("--name", help="Run directory name (default: time and cell).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run.")
@@ -219,11 +229,14 @@ def export(run_dir, model_root, version):
     """Export a run as a TF Serving SavedModel whose serving_default takes raw text."""
     from pathlib import Path
 
-    from tfrnn.export import export_run
+    from tfrnn.export import custom_ops, export_run
 
     model_root = model_root or str(Path("saved_models") / Path(run_dir).name)
     target = export_run(run_dir, model_root, version)
     click.echo(f"exported {target} (signature serving_default: text -> probabilities, label_id, label)")
+    needed = custom_ops(target)
+    if needed:
+        click.echo(f"loading it needs TensorFlow Text's ops ({', '.join(needed)}): `import tensorflow_text`")
 
 
 def main():

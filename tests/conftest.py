@@ -34,3 +34,13 @@ def loaded_tiny_run(tiny_run):
     from tfrnn.training.inference import load_run
 
     return load_run(tiny_run.run_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_run(tmp_path_factory):
+    """TrainResult of ONE tiny BERT run from scratch (2 blocks, hidden 16, learned WordPiece
+    vocabulary), shared by the BERT training, export and CLI tests. Do not change its files."""
+    from tests.fixtures import TINY_BERT, quiet, tiny_config
+    from tfrnn.training import train
+
+    return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny-bert", *TINY_BERT), log=quiet)

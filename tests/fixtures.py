@@ -22,6 +22,17 @@ TINY = (
     "train.tensorboard=true",
 )
 
+# The same data as a tiny BERT from scratch: 2 blocks of hidden size 16, a learned WordPiece
+# vocabulary of at most 1,000 tokens, sequences of 48 tokens.
+TINY_BERT = (
+    "model.kind=bert",
+    "model.units=16",
+    "data.vocab_size=1000",
+    "data.max_len=48",
+    "train.learning_rate=0.001",
+    "train.epochs=2",
+)
+
 
 def tiny_config(output_dir, run_name, *overrides):
     """The tiny RunConfig, written under `output_dir/run_name`, with more overrides last."""
@@ -32,16 +43,21 @@ def quiet(message):
     """A `log` for train() that prints nothing."""
 
 
-# Runs in a fresh interpreter where keras, tfrnn and tensorflow_text cannot be imported at all
-# (`import tensorflow` itself imports keras 3 when it is installed, so blocking is the real test).
+# Runs in a fresh interpreter where tfrnn cannot be imported at all, nor keras and tensorflow_text
+# unless the export needs TensorFlow Text's ops (`import tensorflow` itself imports keras 3 when
+# it is installed, so blocking is the real test).
 SERVE = textwrap.dedent(
     """
     import json, sys
-    for name in ("keras", "tf_keras", "tfrnn", "tfrnn_cli", "tensorflow_text"):
+    export_dir, texts_path, out_path, text_ops = sys.argv[1:]
+    # With TensorFlow Text's ops (what TF Serving's model server links in), keras may load too:
+    # tensorflow_text imports it.
+    blocked = ("tfrnn", "tfrnn_cli") + (() if text_ops == "yes" else ("keras", "tf_keras", "tensorflow_text"))
+    for name in blocked:
         sys.modules[name] = None  # `import name` now raises ImportError
     import tensorflow as tf
-
-    export_dir, texts_path, out_path = sys.argv[1:]
+    if text_ops == "yes":
+        import tensorflow_text
     texts = json.load(open(texts_path, encoding="utf-8"))
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     (), inputs = serve.structured_input_signature
@@ -60,18 +76,22 @@ SERVE = textwrap.dedent(
 )
 
 
-def serve_in_fresh_process(export_dir, texts, tmp_path):
-    """Runs the exported serving_default on `texts` in a fresh Python; returns its JSON report."""
+def serve_in_fresh_process(export_dir, texts, tmp_path, text_ops=False, check=True):
+    """Runs the exported serving_default on `texts` in a fresh Python that imports tensorflow
+    only (and tensorflow_text when `text_ops`); returns its JSON report, or with `check=False`
+    the subprocess result."""
     texts_path, out_path = tmp_path / "texts.json", tmp_path / "served.json"
     texts_path.write_text(json.dumps(texts), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [sys.executable, "-c", SERVE, str(export_dir), str(texts_path), str(out_path)],
+        [sys.executable, "-c", SERVE, str(export_dir), str(texts_path), str(out_path), "yes" if text_ops else "no"],
         capture_output=True,
         text=True,
         env=env,
         cwd=tmp_path,  # not the repository: nothing importable by accident
         timeout=300,
     )
+    if not check:
+        return result
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out_path.read_text())

@@ -123,6 +123,10 @@ def test_bad_overrides_name_the_override(override, expected):
         ("train.epochs=0", "train.epochs"),
         ("model.units=-4", "model.units"),
         ("data.batch_size=0", "data.batch_size"),
+        ("train.strategy=tpu-pod", "train.strategy='tpu-pod'"),
+        ("train.precision=float16", "train.precision='float16'"),
+        ("data.tokenizer=wordpiece", "data.tokenizer='wordpiece' with model.kind='rnn'"),
+        ("model.pooling=cls", "model.pooling='cls': expected one of last, mean, max"),
     ],
 )
 def test_bad_choices_and_ranges(override, expected):
@@ -168,3 +172,25 @@ def test_as_dict_has_every_section():
     sections = as_dict(RunConfig())
     assert set(sections) == {field.name for field in dataclasses.fields(RunConfig)}
     assert sections["model"]["cell"] == "lstm"
+
+
+def test_bert_kind_defaults_sit_under_the_file_and_overrides(write_yaml):
+    config = load_config(None, ["model.kind=bert"])
+    assert (config.data.tokenizer, config.data.max_len, config.model.pooling) == ("wordpiece", 128, "cls")
+    assert (config.train.optimizer, config.train.learning_rate, config.train.warmup_ratio) == ("adamw", 2e-5, 0.1)
+    path = write_yaml("model:\n  kind: bert\ntrain:\n  learning_rate: 5.0e-5\n")
+    config = load_config(path, ["data.max_len=64"])
+    assert (config.train.learning_rate, config.data.max_len, config.train.decay) == (5e-5, 64, "linear")
+    assert load_config(None, []).train.learning_rate == 3e-3  # other kinds keep the defaults
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["model.kind=bert", "data.tokenizer=word"], "data.tokenizer='word' with model.kind='bert'"),
+        (["model.kind=bert", "model.pooling=last"], "model.pooling='last': expected one of cls, mean, max"),
+        (["model.kind=bert", "model.units=10", "model.num_heads=4"], "model.units=10 must be a multiple of model.num_heads=4"),
+    ],
+)
+def test_bad_bert_configs(overrides, expected):
+    assert expected in _error(overrides=overrides)

@@ -32,13 +32,18 @@ class DataConfig:
         labels: list of str or None. Label names in index order; None infers them (sorted).
         validation_split: float. Fraction of the training data held out, seeded and stratified.
         limit: int or None. Use at most this many training examples (quick runs).
-        lowercase: bool. Lower-case the text.
+        lowercase: bool. Lower-case the text (for BERT, set from the checkpoint's tokenizer).
+        strip_accents: bool or None. WordPiece: remove accents; None follows `lowercase`
+            (Hugging Face's rule; set from the checkpoint).
         strip_html: bool. Remove HTML tags such as `<br />` and unescape entities.
         unicode_form: str or None. Unicode normalisation ("NFKC"); needs TensorFlow Text in exports.
         blank_texts: str. "skip" (counted and reported) or "error" for empty texts.
-        tokenizer: str. "word" or "char" (character mode, for Chinese).
-        vocab_size: int. Vocabulary size including the padding and OOV tokens.
-        max_len: int. Truncate token sequences to this length.
+        tokenizer: str. "word", "char" (character mode, for Chinese) or "wordpiece" (BERT;
+            set by `model.kind=bert`).
+        vocab_size: int. Vocabulary size including the padding and OOV tokens (WordPiece: the
+            size of a vocabulary learned for a BERT without checkpoint).
+        max_len: int. Truncate token sequences to this length (BERT: the sequence length,
+            [CLS] and [SEP] included).
         batch_size: int. Global batch size (split across replicas).
         bucket: bool. Batch texts of similar length together to cut padding.
         shuffle_buffer: int. Shuffle buffer size for training.
@@ -55,6 +60,7 @@ class DataConfig:
     validation_split: float = 0.1
     limit: Optional[int] = None
     lowercase: bool = True
+    strip_accents: Optional[bool] = None
     strip_html: bool = True
     unicode_form: Optional[str] = None
     blank_texts: str = "skip"
@@ -72,26 +78,35 @@ class ModelConfig:
     """The classifier.
 
     Args:
-        kind: str. "rnn" (embedding -> recurrent layers -> pooling -> head) or "feedforward"
-            (mean of embeddings -> dense).
+        kind: str. "rnn" (embedding -> recurrent layers -> pooling -> head), "feedforward"
+            (mean of embeddings -> dense) or "bert" (a BERT encoder -> pooling -> head; its
+            defaults are in `KIND_DEFAULTS`).
+        checkpoint: str or None. BERT: a local Hugging Face-format folder, `hf://org/name`,
+            `kaggle://...`, a keras-hub preset name or folder; None builds a small BERT from
+            scratch (num_layers, units as hidden size, num_heads) on a learned vocabulary.
         cell: str. "simple_rnn", "lstm", "gru" or "feedback".
         feedback_base: str. The feedback cell's base step, "lstm" or "gru".
         embedding_dim: int. Size of the token embeddings.
-        units: int. Hidden size of each recurrent layer (per direction).
-        num_layers: int. Number of stacked recurrent layers.
+        units: int. Hidden size of each recurrent layer (per direction); BERT from scratch:
+            the hidden size.
+        num_layers: int. Number of stacked recurrent layers (BERT from scratch: blocks).
+        num_heads: int. BERT from scratch: attention heads.
         bidirectional: bool. Wrap each recurrent layer in `keras.layers.Bidirectional`.
-        pooling: str. "last", "mean" or "max" over time (masked).
+        pooling: str. "last", "mean" or "max" over time (masked); BERT: "cls" (the pooled
+            [CLS] output), "mean" or "max".
         dropout: float. Dropout before the head (and on the embeddings).
         recurrent_dropout: float. Recurrent dropout inside the cells.
         hidden_units: int. Size of the dense hidden layer of the feed-forward model.
     """
 
     kind: str = "rnn"
+    checkpoint: Optional[str] = None
     cell: str = "lstm"
     feedback_base: str = "lstm"
     embedding_dim: int = 64
     units: int = 64
     num_layers: int = 1
+    num_heads: int = 2
     bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.3
@@ -114,6 +129,12 @@ class TrainConfig:
         monitor: str. What picks the best epoch (kept checkpoint, early stopping): "val_loss" or
             "val_accuracy"; without a validation split, the training loss.
         early_stopping_patience: int. Epochs without improvement of `monitor` before stopping; 0 is off.
+        precision: str. "float32", "mixed_float16" (GPU) or "mixed_bfloat16" (TPU, recent CPUs):
+            Keras' dtype policy while the model is built and trained.
+        strategy: str. `tf.distribute` strategy: "auto" (several GPUs: mirrored, else the
+            default), "one-device" or "mirrored".
+        devices: list of str or None. Devices for "one-device" (the first) and "mirrored"
+            (e.g. ["/gpu:0", "/gpu:1"]); None uses all GPUs, else the CPU.
         seed: int. Seed of Python, NumPy and the backend.
         deterministic: bool. Ask TensorFlow for deterministic ops (slower).
         jit_compile: bool. Compile the train step with XLA.
@@ -130,6 +151,9 @@ class TrainConfig:
     clipnorm: Optional[float] = 1.0
     monitor: str = "val_loss"
     early_stopping_patience: int = 3
+    precision: str = "float32"
+    strategy: str = "auto"
+    devices: Optional[List[str]] = None
     seed: int = 42
     deterministic: bool = False
     jit_compile: bool = False
@@ -159,14 +183,35 @@ class RunConfig:
 CHOICES = {
     "data.source": ("embedded", "imdb", "aclimdb", "file"),
     "data.blank_texts": ("skip", "error"),
-    "data.tokenizer": ("word", "char"),
-    "model.kind": ("rnn", "feedforward"),
+    "data.tokenizer": ("word", "char", "wordpiece"),
+    "model.kind": ("rnn", "feedforward", "bert"),
     "model.cell": ("simple_rnn", "lstm", "gru", "feedback"),
     "model.feedback_base": ("lstm", "gru"),
-    "model.pooling": ("last", "mean", "max"),
     "train.optimizer": ("adam", "adamw"),
     "train.decay": ("constant", "linear", "cosine"),
     "train.monitor": ("val_loss", "val_accuracy"),
+    "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "train.strategy": ("auto", "one-device", "mirrored"),
+}
+
+# Defaults that differ by model.kind, applied under the config file and the overrides. BERT:
+# fine-tuning as in Devlin et al. (AdamW 2e-5, 10% warmup then linear decay, 3 epochs) with
+# sequences of 128 WordPiece tokens.
+KIND_DEFAULTS = {
+    "bert": {
+        "data": {"tokenizer": "wordpiece", "max_len": 128, "vocab_size": 8000},
+        "model": {"pooling": "cls", "dropout": 0.1, "units": 64, "num_layers": 2},
+        "train": {
+            "optimizer": "adamw",
+            "learning_rate": 2e-5,
+            "weight_decay": 0.01,
+            "warmup_ratio": 0.1,
+            "decay": "linear",
+            "epochs": 3,
+            "monitor": "val_accuracy",
+            "early_stopping_patience": 1,
+        },
+    },
 }
 
 
@@ -197,24 +242,10 @@ def _where(path, error):
     return f"{path}:{line}: {key}" if line else f"{path}: {key}"
 
 
-def load_config(path=None, overrides=()):
-    """Builds a RunConfig from defaults, an optional YAML file, then dotted overrides.
-
-    Args:
-        path: str, Path or None. A YAML file with any subset of the fields.
-        overrides: iterable of str. `key.sub=value` items, applied last.
-
-    Returns:
-        RunConfig, type-checked and with choices validated.
-
-    Raises:
-        ConfigError: a missing file, bad YAML, an unknown key, a wrong type or choice.
-    """
-    merged = OmegaConf.structured(RunConfig)
+def _merged(base, path, overrides):
+    """`base`, then the YAML file at `path` (or None), then dotted overrides, as OmegaConf."""
+    merged = base
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
         try:
             merged = OmegaConf.merge(merged, OmegaConf.load(path))
         except yaml.MarkedYAMLError as error:  # syntax
@@ -229,6 +260,32 @@ def load_config(path=None, overrides=()):
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([item]))
         except OmegaConfBaseException as error:
             raise ConfigError(f"override {item!r}: {_one_line(error)}") from None
+    return merged
+
+
+def load_config(path=None, overrides=()):
+    """Builds a RunConfig from defaults, the model kind's defaults (`KIND_DEFAULTS`), an
+    optional YAML file, then dotted overrides.
+
+    Args:
+        path: str, Path or None. A YAML file with any subset of the fields.
+        overrides: iterable of str. `key.sub=value` items, applied last.
+
+    Returns:
+        RunConfig, type-checked and with choices validated.
+
+    Raises:
+        ConfigError: a missing file, bad YAML, an unknown key, a wrong type or choice.
+    """
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+    defaults = OmegaConf.structured(RunConfig)
+    merged = _merged(defaults, path, overrides)
+    kind = merged.model.kind
+    if kind in KIND_DEFAULTS:  # the file and the overrides still win over the kind's defaults
+        merged = _merged(OmegaConf.merge(defaults, KIND_DEFAULTS[kind]), path, overrides)
     try:
         config = OmegaConf.to_object(merged)  # resolves ${...} interpolations
     except OmegaConfBaseException as error:
@@ -263,7 +320,25 @@ def validate(config):
             f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1",
             "data.validation_split",
         )
-    for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "train.epochs"):
+    bert = config.model.kind == "bert"
+    if bert != (config.data.tokenizer == "wordpiece"):
+        raise ConfigError(
+            f"data.tokenizer={config.data.tokenizer!r} with model.kind={config.model.kind!r}: "
+            "wordpiece goes with bert, and bert with wordpiece",
+            "data.tokenizer",
+        )
+    poolings = ("cls", "mean", "max") if bert else ("last", "mean", "max")
+    if config.model.pooling not in poolings:
+        raise ConfigError(
+            f"model.pooling={config.model.pooling!r}: expected one of {', '.join(poolings)}",
+            "model.pooling",
+        )
+    if bert and config.model.checkpoint is None and config.model.units % config.model.num_heads:
+        raise ConfigError(
+            f"model.units={config.model.units} must be a multiple of model.num_heads={config.model.num_heads}",
+            "model.units",
+        )
+    for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "model.num_heads", "train.epochs"):
         section, name = key.split(".")
         if getattr(getattr(config, section), name) <= 0:
             raise ConfigError(f"{key} must be positive", key)

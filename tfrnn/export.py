@@ -21,7 +21,6 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfrnn import data
 from tfrnn.errors import ConfigError
 from tfrnn.training.inference import load_run
 
@@ -35,13 +34,14 @@ def next_version(model_root):
 def _serving_archive(run):
     archive = keras.export.ExportArchive()
     archive.track(run.model)
-    archive.track(run.vectorizer)
+    for trackable in run.encoder.trackables:
+        archive.track(trackable)
     label_names = tf.constant(run.label_names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(text):
-        token_ids = data.texts_to_ids(run.vectorizer, text, run.config.data.max_len)  # (batch, time)
-        probabilities = run.model(token_ids, training=False)  # (batch, classes)
+        inputs = run.encoder.encode(text)  # (batch, time) token ids, or a dict of them (BERT)
+        probabilities = run.model(inputs, training=False)  # (batch, classes)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # (batch,)
         return {
             "probabilities": tf.cast(probabilities, tf.float32),
@@ -51,6 +51,28 @@ def _serving_archive(run):
 
     archive.add_endpoint("serving_default", serve)
     return archive
+
+
+def custom_ops(export_dir):
+    """The ops a SavedModel uses that core TensorFlow does not register (TensorFlow Text's for
+    BERT exports: its loader and TF Serving's model server must link them).
+
+    Args:
+        export_dir: str or Path. A SavedModel folder.
+
+    Returns:
+        sorted list of str, op type names.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    ops = set()
+    for meta_graph in saved_model.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return sorted(op for op in ops if not hasattr(tf.raw_ops, op))
 
 
 def export_run(run_dir, model_root, version=None):

@@ -221,8 +221,12 @@ def bad(tmp_path, tiny_run):
         "broken.yaml": b"model:\n  units: 8\n    x: y\n",
         "typo.yaml": b"model:\n  unitz: 8\n",
         "a_file": b"not a folder",
+        "roberta/config.json": b'{"model_type": "roberta"}',
+        "short/config.json": b'{"model_type": "bert", "max_position_embeddings": 16}',
+        "short/vocab.txt": b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n",
     }
     for name, content in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(content)
     return {"tmp": tmp_path, "run": tiny_run.run_dir, "out": tmp_path / "runs"}
 
@@ -257,6 +261,11 @@ BAD_INPUTS = {
     "export to a file": ("export {run} --to {tmp}/a_file", ["a_file"]),
     "predict without a run dir": ("predict", ["RUN_DIR"]),
     "unknown command": ("trian", ["trian"]),
+    "missing BERT checkpoint": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/nockpt data.limit=100", ["model.checkpoint=", "nockpt", "no such folder"]),
+    "BERT checkpoint that is no BERT": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/roberta data.limit=100", ["model_type 'roberta'", "only BERT"]),
+    "BERT longer than its checkpoint": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/short data.limit=100", ["data.max_len=128", "16 tokens"]),
+    "wordpiece with an RNN": (f"{NEW_RUN} data.tokenizer=wordpiece", ["data.tokenizer='wordpiece'", "model.kind='rnn'"]),
+    "device that does not exist": (f"{NEW_RUN} --strategy mirrored --devices /gpu:0,/gpu:1", ["train.devices", "'/gpu:0'"]),
 }
 
 

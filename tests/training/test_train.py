@@ -87,7 +87,7 @@ def test_checkpoint_is_the_best_validation_epoch(tiny_run, loaded_tiny_run):
     config, paths = loaded_tiny_run.config, RunPaths(tiny_run.run_dir)
     examples = data.load_examples(config.data, "train", seed=config.train.seed)
     _, validation = data.train_validation_split(examples, config.data.validation_split, config.train.seed)
-    dataset = data.make_dataset(validation, loaded_tiny_run.vectorizer, config.data, training=False)
+    dataset = data.make_dataset(validation, loaded_tiny_run.encoder, config.data, training=False)
     loss = keras.saving.load_model(paths.model).evaluate(dataset, verbose=0, return_dict=True)["loss"]
     assert loss == pytest.approx(min(float(row["val_loss"]) for row in _history_rows(paths.history)), rel=1e-5)
 

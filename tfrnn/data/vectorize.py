@@ -21,6 +21,54 @@ from tfrnn.errors import DataError
 from tfrnn.files import atomic_write_text
 
 PADDING, OOV = "", "[UNK]"
+OOV_ID = 1
+
+
+class WordEncoder:
+    """Raw texts -> token ids with a `TextVectorization` layer (the RNN and feed-forward path).
+
+    Args:
+        vectorizer: keras.layers.TextVectorization. From `make_vectorizer` or `load_vectorizer`.
+        max_len: int. Longest token sequence kept.
+    """
+
+    padding_values = 0
+
+    def __init__(self, vectorizer, max_len):
+        self.vectorizer = vectorizer
+        self.max_len = max_len
+
+    @property
+    def vocabulary_size(self):
+        return self.vectorizer.vocabulary_size()
+
+    @property
+    def trackables(self):
+        """What an ExportArchive must track for `encode` to run in a SavedModel."""
+        return [self.vectorizer]
+
+    def encode(self, texts):
+        """Raw texts -> token ids: cut to max_len; an empty text becomes [OOV].
+
+        Args:
+            texts: tf.Tensor of tf.string, (batch,).
+
+        Returns:
+            tf.Tensor int32 (batch, time), 1 <= time <= max_len, right-padded with 0.
+        """
+        ids = tf.cast(self.vectorizer(texts), tf.int32)[:, : self.max_len]  # (batch, time), time may be 0
+        ids = tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])  # time >= 1
+        empty = tf.reduce_all(ids == 0, axis=1, keepdims=True)  # (batch, 1)
+        first = tf.range(tf.shape(ids)[1]) == 0  # (time,)
+        return tf.where(empty & first, OOV_ID, ids)
+
+    def encode_example(self, text):
+        """`encode` for one scalar text: int32 (time,)."""
+        return self.encode(tf.reshape(text, [1]))[0]
+
+    def save(self, path):
+        """Writes the vocabulary (see `save_vocabulary`)."""
+        save_vocabulary(self.vectorizer, path)
 
 
 def _layer(config, vocabulary=None):

@@ -1,21 +1,31 @@
 """Builds the classifier a ModelConfig describes."""
 
+from tfrnn.models.bert import BertClassifier, read_checkpoint
+from tfrnn.models.bert.classifier import random_backbone
 from tfrnn.models.feedforward import FeedForwardClassifier
 from tfrnn.models.rnn_classifier import RNNClassifier
 
 
-def build_classifier(model_config, vocab_size, num_classes):
-    """Builds an uncompiled classifier.
+def build_classifier(model_config, vocab_size, num_classes, max_len=512):
+    """Builds an uncompiled classifier (a BERT checkpoint's weights loaded).
 
     Args:
         model_config: tfrnn.config.ModelConfig. What to build.
-        vocab_size: int. Size of the vectorizer's vocabulary.
+        vocab_size: int. Size of the encoder's vocabulary.
         num_classes: int. Number of labels.
+        max_len: int. Longest input (position embeddings of a BERT built from scratch).
 
     Returns:
-        keras.Model mapping int32 token ids (batch, time) to probabilities (batch, num_classes).
+        keras.Model mapping int32 token ids (batch, time) (BERT: a dict of token_ids,
+        segment_ids, padding_mask) to probabilities (batch, num_classes).
     """
     c = model_config
+    if c.kind == "bert":
+        if c.checkpoint:
+            backbone = read_checkpoint(c.checkpoint).load_backbone()
+        else:
+            backbone = random_backbone(vocab_size, c.num_layers, c.units, c.num_heads, max_len)
+        return BertClassifier(backbone, num_classes, pooling=c.pooling, dropout=c.dropout)
     if c.kind == "feedforward":
         return FeedForwardClassifier(
             vocab_size, num_classes, c.embedding_dim, c.hidden_units, c.dropout

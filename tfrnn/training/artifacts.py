@@ -2,7 +2,7 @@
 
     RUN/config.yaml                resolved config (labels filled in)
     RUN/model.keras                the model (best val_loss when validating)
-    RUN/vocabulary.txt             the vectorizer's vocabulary, one token a line
+    RUN/vocabulary.txt             the encoder's vocabulary (words, characters or WordPiece), one token a line
     RUN/metrics.json               validation (and test) metrics, epochs, timings
     RUN/classification_report.txt  scikit-learn's report on the evaluation split
     RUN/training_curves.png        loss and accuracy per epoch

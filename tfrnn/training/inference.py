@@ -12,20 +12,20 @@ from tfrnn.training import reports
 from tfrnn.training.artifacts import open_run, write_json
 
 
-def predict_probabilities(model, examples, vectorizer, data_config):
+def predict_probabilities(model, examples, encoder, data_config):
     """Class probabilities for `examples`, in their order.
 
     Args:
         model: keras.Model. A classifier over token ids.
         examples: tfrnn.data.Examples. The texts (labels are ignored).
-        vectorizer: keras.layers.TextVectorization. The run's vectorizer.
+        encoder: WordEncoder or WordPieceEncoder. The run's text encoder.
         data_config: tfrnn.config.DataConfig. Batch size and max_len.
 
     Returns:
         np.ndarray (n, num_classes).
     """
-    dataset = data.make_dataset(examples, vectorizer, data_config, training=False)
-    return model.predict(dataset.map(lambda ids, _: ids), verbose=0)
+    dataset = data.make_dataset(examples, encoder, data_config, training=False)
+    return model.predict(dataset.map(lambda inputs, _: inputs), verbose=0)
 
 
 @dataclasses.dataclass
@@ -35,14 +35,14 @@ class LoadedRun:
     Args:
         paths: RunPaths. Where its files are.
         config: RunConfig. Its resolved config.
-        model: keras.Model. The classifier over token ids.
-        vectorizer: keras.layers.TextVectorization. Its vectorizer.
+        model: keras.Model. The classifier over the encoder's inputs.
+        encoder: WordEncoder or WordPieceEncoder. Its text encoder.
     """
 
     paths: object
     config: object
     model: keras.Model
-    vectorizer: object
+    encoder: object
 
     @property
     def label_names(self):
@@ -50,13 +50,13 @@ class LoadedRun:
 
     def probabilities(self, examples):
         """Class probabilities (n, num_classes) for `examples`, in their order."""
-        return predict_probabilities(self.model, examples, self.vectorizer, self.config.data)
+        return predict_probabilities(self.model, examples, self.encoder, self.config.data)
 
     def predict(self, texts):
         """Predicts raw texts.
 
         Args:
-            texts: list of str. Raw texts; the vectorizer cleans them as in training.
+            texts: list of str. Raw texts; the encoder cleans them as in training.
 
         Returns:
             list of dicts: text, label, probabilities (label name -> probability).
@@ -99,8 +99,8 @@ def load_run(run_dir):
     """
     paths, config = open_run(run_dir)
     model = keras.saving.load_model(paths.model)
-    vectorizer = data.load_vectorizer(paths.vocabulary, config.data)
-    return LoadedRun(paths, config, model, vectorizer)
+    encoder = data.load_encoder(paths.vocabulary, config.data)
+    return LoadedRun(paths, config, model, encoder)
 
 
 def evaluate_run(run_dir, overrides=(), name=None):

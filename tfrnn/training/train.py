@@ -1,5 +1,6 @@
-"""`tfrnn train`: data -> vectorizer -> classifier -> model.fit -> run directory."""
+"""`tfrnn train`: data -> text encoder -> classifier -> model.fit (under a strategy) -> run directory."""
 
+import contextlib
 import csv
 import time
 from dataclasses import dataclass
@@ -11,8 +12,10 @@ import tensorflow as tf
 
 from tfrnn import data
 from tfrnn.config import save_config
+from tfrnn.distribute import make_strategy
 from tfrnn.errors import ConfigError
 from tfrnn.models import build_classifier
+from tfrnn.models.bert import read_checkpoint
 from tfrnn.training import reports
 from tfrnn.files import atomic_write_text
 from tfrnn.training.artifacts import RunPaths, write_json
@@ -35,7 +38,8 @@ class TrainResult:
 
 def _run_paths(config, resume):
     """The run directory's paths; checks it is free (or, resuming, there). Creates nothing."""
-    name = config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{config.model.cell}")
+    what = config.model.cell if config.model.kind == "rnn" else config.model.kind
+    name = config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{what}")
     paths = RunPaths(Path(config.output_dir) / name)
     if paths.root.exists() and not resume:
         raise ConfigError(
@@ -55,6 +59,36 @@ def _seed(train_config):
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Keras' global dtype policy is `name` inside the block, and what it was after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _make_encoder(config, train_texts):
+    """The run's text encoder. A BERT checkpoint brings its vocabulary and tokenizer settings,
+    which are written into `config.data` (so the run's config says how it tokenised)."""
+    vocabulary = None
+    if config.model.kind == "bert" and config.model.checkpoint:
+        checkpoint = read_checkpoint(config.model.checkpoint)
+        if config.data.max_len > checkpoint.max_sequence_length:
+            raise ConfigError(
+                f"data.max_len={config.data.max_len}: the checkpoint has position embeddings "
+                f"for {checkpoint.max_sequence_length} tokens"
+            )
+        if not checkpoint.split_on_cjk:
+            raise ConfigError(f"model.checkpoint={checkpoint.handle!r}: tokenize_chinese_chars=false is not supported")
+        config.data.lowercase = checkpoint.lowercase
+        config.data.strip_accents = checkpoint.strip_accents
+        vocabulary = checkpoint.vocabulary
+    return data.make_encoder(train_texts, config.data, vocabulary)
 
 
 def _best(monitor, values):
@@ -113,28 +147,30 @@ def _load_splits(config, log):
     return train_examples, evaluated
 
 
-def _fit(config, paths, train_examples, val_examples, vectorizer):
-    """Builds, compiles and fits the classifier; returns the best model as saved, and seconds."""
+def _fit(config, paths, train_examples, val_examples, encoder, strategy):
+    """Builds and compiles the classifier under `strategy`, fits it; returns the best model as
+    saved, and seconds."""
     train_ds = data.make_dataset(
-        train_examples, vectorizer, config.data, training=True, seed=config.train.seed
+        train_examples, encoder, config.data, training=True, seed=config.train.seed
     )
     steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
     train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
     validating = val_examples is not None
     val_ds = (
-        data.make_dataset(val_examples, vectorizer, config.data, training=False)
+        data.make_dataset(val_examples, encoder, config.data, training=False)
         if validating
         else None
     )
-    model = build_classifier(
-        config.model, vectorizer.vocabulary_size(), len(train_examples.label_names)
-    )
-    model.compile(
-        optimizer=make_optimizer(config.train, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=config.train.jit_compile,
-    )
+    with strategy.scope():
+        model = build_classifier(
+            config.model, encoder.vocabulary_size, len(train_examples.label_names), config.data.max_len
+        )
+        model.compile(
+            optimizer=make_optimizer(config.train, steps_per_epoch),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=config.train.jit_compile,
+        )
     started = time.time()
     model.fit(
         train_ds,
@@ -150,11 +186,11 @@ def _fit(config, paths, train_examples, val_examples, vectorizer):
     return keras.saving.load_model(paths.model), seconds  # the best epoch, as saved
 
 
-def _evaluate(model, evaluated, vectorizer, config, paths):
+def _evaluate(model, evaluated, encoder, config, paths):
     """Metrics of each evaluated split; writes the report and confusion matrix of the last."""
     metrics = {}
     for split, examples in evaluated.items():
-        probabilities = predict_probabilities(model, examples, vectorizer, config.data)
+        probabilities = predict_probabilities(model, examples, encoder, config.data)
         result = reports.classification_metrics(examples.labels, probabilities, examples.label_names)
         metrics[split] = {k: v for k, v in result.items() if k != "report"}
     if evaluated:  # the test split when there is one, else validation
@@ -181,9 +217,11 @@ def train(config, resume=False, log=print):
     """
     _seed(config.train)
     paths = _run_paths(config, resume)
+    strategy = make_strategy(config.train.strategy, config.train.devices)  # before TensorFlow starts
     # All data is read before anything is written: bad input leaves no half-made run behind.
     train_examples, evaluated = _load_splits(config, log)
     config.data.labels = list(train_examples.label_names)
+    encoder = _make_encoder(config, train_examples.texts)
     paths.root.mkdir(parents=True, exist_ok=True)
     log(f"run directory: {paths.root}")
     save_config(config, paths.config)
@@ -192,9 +230,12 @@ def train(config, resume=False, log=print):
         f"validation, labels {', '.join(train_examples.label_names)} ({train_examples.source})"
     )
 
-    vectorizer = data.make_vectorizer(train_examples.texts, config.data)
-    data.save_vocabulary(vectorizer, paths.vocabulary)
-    model, train_seconds = _fit(config, paths, train_examples, evaluated.get("validation"), vectorizer)
+    log(f"strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)")
+    encoder.save(paths.vocabulary)
+    with _dtype_policy(config.train.precision):
+        model, train_seconds = _fit(
+            config, paths, train_examples, evaluated.get("validation"), encoder, strategy
+        )
 
     history = _history_from_csv(paths.history)
     epochs_run = len(history.get("loss", []))
@@ -203,9 +244,9 @@ def train(config, resume=False, log=print):
         "train_seconds": round(train_seconds, 2),
         "seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 2),
         "train_examples": len(train_examples.texts),
-        "vocabulary_size": vectorizer.vocabulary_size(),
+        "vocabulary_size": encoder.vocabulary_size,
         "parameters": int(model.count_params()),
-        **_evaluate(model, evaluated, vectorizer, config, paths),
+        **_evaluate(model, evaluated, encoder, config, paths),
     }
     reports.plot_training_curves(history, paths.curves)
     write_json(paths.metrics, metrics)

