@@ -149,7 +149,7 @@ Examples:
 @click.option("--cell", type=click.Choice(["simple_rnn", "lstm", "gru", "feedback"]), help="Recurrent cell.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
-@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored"]), help="tf.distribute strategy.")
+@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker", "tpu"]), help="tf.distribute strategy (multi-worker reads TF_CONFIG).")
 @click.option("--devices", help="Comma-separated devices for --strategy, e.g. /gpu:0,/gpu:1.")
 @click.option("--output-dir", help="Parent folder of run directories (default runs).")
 @click.option("--name", help="Run directory name (default: time and cell).")
@@ -176,7 +176,8 @@ def train(overrides, config_path, resume_dir, **flags):
     except KeyboardInterrupt:
         run_dir = Path(config.output_dir) / (config.run_name or "")
         raise UserError(f"interrupted; continue with: tfrnn train --resume {run_dir}") from None
-    click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
+    if (result.run_dir / "metrics.json").is_file():  # a non-chief worker keeps nothing
+        click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
 
 
 @cli.command(epilog="\b\nExamples:\n  tfrnn evaluate runs/quickstart\n  tfrnn evaluate runs/quickstart --data reviews.csv")

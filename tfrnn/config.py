@@ -131,8 +131,9 @@ class TrainConfig:
         early_stopping_patience: int. Epochs without improvement of `monitor` before stopping; 0 is off.
         precision: str. "float32", "mixed_float16" (GPU) or "mixed_bfloat16" (TPU, recent CPUs):
             Keras' dtype policy while the model is built and trained.
-        strategy: str. `tf.distribute` strategy: "auto" (several GPUs: mirrored, else the
-            default), "one-device" or "mirrored".
+        strategy: str. `tf.distribute` strategy: "auto" (a TPU if attached, else mirrored over
+            several GPUs, else the default), "one-device", "mirrored", "multi-worker" (TF_CONFIG)
+            or "tpu"; see `tfrnn.distribute`.
         devices: list of str or None. Devices for "one-device" (the first) and "mirrored"
             (e.g. ["/gpu:0", "/gpu:1"]); None uses all GPUs, else the CPU.
         seed: int. Seed of Python, NumPy and the backend.
@@ -191,7 +192,7 @@ CHOICES = {
     "train.decay": ("constant", "linear", "cosine"),
     "train.monitor": ("val_loss", "val_accuracy"),
     "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
-    "train.strategy": ("auto", "one-device", "mirrored"),
+    "train.strategy": ("auto", "one-device", "mirrored", "multi-worker", "tpu"),
 }
 
 # Defaults that differ by model.kind, applied under the config file and the overrides. BERT:

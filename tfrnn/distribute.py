@@ -1,8 +1,31 @@
-"""The `tf.distribute` strategy a run trains under (`train.strategy`, `train.devices`)."""
+"""The `tf.distribute` strategy a run trains under (`train.strategy`, `train.devices`).
 
+    auto          a TPU when one is attached (TPU_NAME or COLAB_TPU_ADDR set, or a TPU VM's
+                  /dev/accel0), else MirroredStrategy over `devices` or all GPUs when there are
+                  several, else the default strategy
+    one-device    OneDeviceStrategy on the first of `devices` (default: the first GPU, else the CPU)
+    mirrored      MirroredStrategy over `devices` (default: all GPUs, else the CPU); naming CPUs
+                  (/cpu:0, /cpu:1) splits the CPU into that many logical devices
+    multi-worker  MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (one process a worker)
+    tpu           TPUStrategy on the TPU that TPUClusterResolver finds (TPU_NAME, Colab, TPU VM)
+
+Only the chief (the "chief" task, else worker 0) keeps what a run writes; `is_chief` tells.
+
+With KERAS_BACKEND=jax, tf.distribute does not drive Keras: "auto" and "mirrored" use
+`keras.distribution.DataParallel` over all JAX devices (`JaxDataParallel`), when there are
+several; "multi-worker" and "tpu" are TensorFlow's.
+"""
+
+import json
+import os
+
+import keras
 import tensorflow as tf
 
 from tfrnn.errors import ConfigError
+from tfrnn.keras_compat import patch_multi_worker_fit
+
+STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 
 
 def _split_cpu(devices):
@@ -17,37 +40,131 @@ def _split_cpu(devices):
         tf.config.set_logical_device_configuration(
             physical, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1)
         )
-    except RuntimeError:  # TensorFlow has started; the devices check below reports it
+    except RuntimeError:  # TensorFlow has started; the devices check reports it
         pass
 
 
-def make_strategy(name, devices=None):
-    """Builds a strategy.
+def _check_devices(devices):
+    known = {
+        d.name.lower().replace("/device:", "/").replace("/job:localhost/replica:0/task:0", "")
+        for d in tf.config.list_logical_devices()
+    }
+    for device in devices:
+        if device.lower() not in known:
+            raise ConfigError(f"train.devices: {device!r} does not exist here (found {', '.join(sorted(known))})")
+
+
+def tpu_attached():
+    """Whether this machine looks attached to a TPU (no network probe)."""
+    return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR")) or os.path.exists("/dev/accel0")
+
+
+def _tpu_strategy():
+    if not tpu_attached():
+        raise ConfigError(
+            "train.strategy=tpu: no TPU here (set TPU_NAME, or run on a Colab TPU runtime or a TPU VM)"
+        )
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError) as error:
+        raise ConfigError(f"train.strategy=tpu: cannot connect to the TPU ({str(error).splitlines()[0]})") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _multi_worker_strategy():
+    try:
+        json.loads(os.environ["TF_CONFIG"])["cluster"]
+    except (KeyError, ValueError, TypeError):
+        raise ConfigError(
+            "train.strategy=multi-worker: TF_CONFIG must describe the cluster, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+        ) from None
+    patch_multi_worker_fit()  # keras-team/keras#20585
+    # Collectives give up after this long when a worker stops answering, instead of hanging.
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=120)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+class JaxDataParallel:
+    """`keras.distribution.DataParallel` over JAX devices, used where a tf.distribute strategy is.
 
     Args:
-        name: str. "auto" (MirroredStrategy over `devices` or all GPUs when there are several,
-            else the default strategy), "one-device" or "mirrored".
-        devices: list of str or None. "one-device" uses the first (default: the first GPU, else
-            the CPU); "mirrored" uses them all (default: all GPUs, else the CPU).
+        devices: list of jax.Device. Two or more; each takes a slice of every batch.
+    """
+
+    def __init__(self, devices):
+        self.devices = devices
+        self.num_replicas_in_sync = len(devices)
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+
+    def scope(self):
+        """Variables made and steps run inside are replicated, batches split across devices."""
+        return self.distribution.scope()
+
+
+def _jax_strategy(name):
+    if name in ("multi-worker", "tpu"):
+        raise ConfigError(f"train.strategy={name}: TensorFlow's; run with KERAS_BACKEND=tensorflow")
+    import jax
+
+    devices = jax.devices()
+    if name == "one-device" or (name == "auto" and len(devices) < 2):
+        return tf.distribute.get_strategy()
+    return JaxDataParallel(devices)
+
+
+def make_strategy(name, devices=None):
+    """Builds a strategy; call it before TensorFlow runs anything.
+
+    Args:
+        name: str. One of STRATEGIES (see the module docstring).
+        devices: list of str or None. For auto, one-device and mirrored.
 
     Returns:
         tf.distribute.Strategy.
 
     Raises:
-        ConfigError: an unknown name or a device that does not exist.
+        ConfigError: an unknown name, a device that does not exist, no TPU, no TF_CONFIG.
     """
+    if keras.backend.backend() == "jax":
+        return _jax_strategy(name)
+    if name == "tpu" or (name == "auto" and not devices and tpu_attached()):
+        return _tpu_strategy()
+    if name == "multi-worker":
+        return _multi_worker_strategy()
     _split_cpu(devices or [])
+    _check_devices(devices or [])
     gpus = [f"/gpu:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))]
-    known = {d.name.lower().replace("/device:", "/").replace("/job:localhost/replica:0/task:0", "")
-             for d in tf.config.list_logical_devices()}
-    for device in devices or []:
-        if device.lower() not in known:
-            raise ConfigError(f"train.devices: {device!r} does not exist here (found {', '.join(sorted(known))})")
     if name == "auto":
         chosen = devices or gpus
-        return tf.distribute.MirroredStrategy(chosen) if len(chosen) > 1 else tf.distribute.get_strategy()
+        return make_strategy("mirrored", chosen) if len(chosen) > 1 else tf.distribute.get_strategy()
     if name == "one-device":
         return tf.distribute.OneDeviceStrategy((devices or gpus or ["/cpu:0"])[0])
     if name == "mirrored":
+        patch_multi_worker_fit()  # the symbolic build of keras-team/keras#20585 also fails on ragged buckets
         return tf.distribute.MirroredStrategy(devices or gpus or ["/cpu:0"])
-    raise ConfigError(f"train.strategy={name!r}: expected auto, one-device or mirrored")
+    raise ConfigError(f"train.strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
+
+
+def is_chief(strategy):
+    """Whether this process keeps the run's outputs: always, except on a non-chief worker."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def describe(strategy):
+    """One line naming the strategy, its replicas and, for a worker, which one it is."""
+    if isinstance(strategy, JaxDataParallel):
+        return f"keras.distribution.DataParallel over {len(strategy.devices)} JAX devices"
+    line = f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
+        line += f", task {resolver.task_type}:{resolver.task_id}{' (chief)' if is_chief(strategy) else ''}"
+    return line

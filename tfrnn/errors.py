@@ -20,3 +20,7 @@ class DataError(TfrnnError):
         where = ":".join(str(p) for p in (path, line, column) if p is not None)
         super().__init__(f"{where}: {message}" if where else message)
         self.path, self.line, self.column = path, line, column
+
+
+class ClusterError(TfrnnError):
+    """Multi-worker training lost a worker (it stopped, or stopped answering)."""

@@ -146,6 +146,17 @@ def test_predict_texts(tiny_run, loaded_tiny_run):
         assert float(probability) == pytest.approx(expected["probabilities"][label], abs=5e-4)
 
 
+def test_bert_run_predict_evaluate_export(tiny_bert_run, tmp_path):
+    result = run("predict", tiny_bert_run.run_dir, "--json", "Great film.", "好看的电影 😀")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.output.strip().split("\n")] == ["Great film.", "好看的电影 😀"]
+    result = run("evaluate", tiny_bert_run.run_dir)
+    assert result.exit_code == 0 and "accuracy" in result.output, result.output
+    result = run("export", tiny_bert_run.run_dir, "--to", tmp_path / "bert")
+    assert result.exit_code == 0, result.output
+    assert "TensorFlow Text's ops (CaseFoldUTF8," in result.output and (tmp_path / "bert" / "1" / "saved_model.pb").is_file()
+
+
 def test_predict_file_as_json(tiny_run, loaded_tiny_run, tmp_path):
     texts = ["Great film<br />really.", "", "好看的电影 😀", "Très émouvant"]
     path = tmp_path / "texts.txt"

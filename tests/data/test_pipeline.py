@@ -36,7 +36,7 @@ def _batches(dataset):
 @pytest.mark.parametrize("training, bucket", [(True, True), (True, False), (False, True)])
 def test_shapes_dtypes_and_nothing_dropped(examples, vectorizer, training, bucket):
     config = DataConfig(batch_size=16, max_len=64, bucket=bucket)
-    dataset = make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, training=training)
+    dataset = make_dataset(examples, WordEncoder(vectorizer, config), config, training=training)
     ids_spec, labels_spec = dataset.element_spec
     assert ids_spec.dtype == labels_spec.dtype == tf.int32
     assert ids_spec.shape.as_list() == [None, None] and labels_spec.shape.as_list() == [None]
@@ -50,13 +50,13 @@ def test_shapes_dtypes_and_nothing_dropped(examples, vectorizer, training, bucke
 def test_truncation_to_max_len(examples, vectorizer):
     config = DataConfig(batch_size=8, max_len=5)
     for training in (True, False):
-        lengths = [ids.shape[1] for ids, _ in _batches(make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, training))]
+        lengths = [ids.shape[1] for ids, _ in _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training))]
         assert max(lengths) == 5
 
 
 def test_evaluation_keeps_order(examples, vectorizer):
     config = DataConfig(batch_size=16, max_len=64)
-    batches = _batches(make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, training=False))
+    batches = _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training=False))
     assert np.concatenate([labels for _, labels in batches]).tolist() == examples.labels.tolist()
     first = batches[0][0]
     expected = np.asarray(vectorizer(examples.texts[:16]))
@@ -66,16 +66,16 @@ def test_evaluation_keeps_order(examples, vectorizer):
 
 def test_training_is_seeded_and_reshuffled_each_epoch(examples, vectorizer):
     config = DataConfig(batch_size=200, bucket=False)
-    dataset = make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, training=True)
+    dataset = make_dataset(examples, WordEncoder(vectorizer, config), config, training=True)
     epoch1, epoch2 = (_batches(dataset)[0][1].tolist() for _ in range(2))
-    again = _batches(make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, training=True))[0][1].tolist()
+    again = _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training=True))[0][1].tolist()
     assert epoch1 != epoch2 and epoch1 == again
 
 
 def test_bucketing_cuts_padding(examples, vectorizer):
     def padding(bucket):
         config = DataConfig(batch_size=8, max_len=32, bucket=bucket)
-        return sum(int((ids == 0).sum()) for ids, _ in _batches(make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, True)))
+        return sum(int((ids == 0).sum()) for ids, _ in _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, True)))
 
     assert padding(bucket=True) < padding(bucket=False) / 2
 
@@ -87,20 +87,20 @@ def test_bucket_boundaries_end_at_max_len():
 
 def test_text_without_tokens_becomes_one_oov(vectorizer):
     examples = Examples(["!!!", "w1 w2"], [0, 1], ["a", "b"], "made up")
-    ids, _ = _batches(make_dataset(examples, WordEncoder(vectorizer, DataConfig().max_len), DataConfig(), training=False))[0]
+    ids, _ = _batches(make_dataset(examples, WordEncoder(vectorizer, DataConfig()), DataConfig(), training=False))[0]
     assert ids[0].tolist() == [1, 0]
 
 
 def test_sharding_with_input_context(examples, vectorizer):
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=2)
     config = DataConfig(batch_size=16, cache=False)
-    batches = _batches(make_dataset(examples, WordEncoder(vectorizer, config.max_len), config, training=False, input_context=context))
+    batches = _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training=False, input_context=context))
     assert max(len(labels) for _, labels in batches) == 8
     assert np.concatenate([labels for _, labels in batches]).tolist() == examples.labels[0::2].tolist()
 
 
 def test_distributed_dataset(examples, vectorizer):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    dataset = make_distributed_dataset(examples, WordEncoder(vectorizer, 200), DataConfig(batch_size=16), strategy, training=True)
+    dataset = make_distributed_dataset(examples, WordEncoder(vectorizer, DataConfig()), DataConfig(batch_size=16), strategy, training=True)
     ids, labels = next(iter(dataset))
     assert ids.dtype == tf.int32 and labels.shape[0] <= 16

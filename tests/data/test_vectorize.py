@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 
 from tfrnn.config import DataConfig
-from tfrnn.data import load_vectorizer, make_vectorizer, save_vocabulary
+from tfrnn.data import WordEncoder, load_vectorizer, make_vectorizer, save_vocabulary
 from tfrnn.errors import DataError
 
 WORDS = ["the film was great!", "the film wasn't good.", "great acting, great film"]
 CHINESE = ["我很喜欢这部电影", "这部电影不好看", "酒店 很好"]
 
 
-def _ids(vectorizer, texts):
-    return np.asarray(vectorizer(texts)).tolist()
+def _ids(vectorizer, texts, config=DataConfig()):
+    """Token ids as the pipeline gives them: cleaned, then vectorized (no truncation below 200)."""
+    return np.asarray(WordEncoder(vectorizer, config).encode(texts)).tolist()
 
 
 def test_word_mode_strips_punctuation_and_reserves_padding_and_oov():
@@ -30,7 +31,7 @@ def test_vocab_size_counts_padding_and_oov():
 
 def test_char_mode_splits_chinese_into_characters():
     vectorizer = make_vectorizer(CHINESE, DataConfig(tokenizer="char"))
-    ids = _ids(vectorizer, ["喜欢电影"])[0]
+    ids = _ids(vectorizer, ["喜欢电影"], DataConfig(tokenizer="char"))[0]
     assert len(ids) == 4 and 1 not in ids and 0 not in ids
     assert {"我", "喜", " "} <= set(vectorizer.get_vocabulary())
 
@@ -46,7 +47,7 @@ def test_vocabulary_round_trip(tmp_path, tokenizer, texts):
     loaded = load_vectorizer(path, config)
     assert loaded.get_vocabulary() == vectorizer.get_vocabulary()
     sample = texts + ["unseen words 没见过 here"]
-    assert _ids(loaded, sample) == _ids(vectorizer, sample)
+    assert _ids(loaded, sample, config) == _ids(vectorizer, sample, config)
 
 
 def test_load_vectorizer_errors(tmp_path):

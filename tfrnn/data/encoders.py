@@ -18,7 +18,7 @@ def make_encoder(texts, config, vocabulary=None):
     """
     if config.tokenizer == "wordpiece":
         return WordPieceEncoder(vocabulary or learn_vocabulary(texts, config), config)
-    return WordEncoder(make_vectorizer(texts, config), config.max_len)
+    return WordEncoder(make_vectorizer(texts, config), config)
 
 
 def load_encoder(path, config):
@@ -36,4 +36,4 @@ def load_encoder(path, config):
     """
     if config.tokenizer == "wordpiece":
         return WordPieceEncoder(read_vocabulary(path), config)
-    return WordEncoder(load_vectorizer(path, config), config.max_len)
+    return WordEncoder(load_vectorizer(path, config), config)

@@ -11,7 +11,7 @@ import tensorflow as tf
 _BUCKETS = 8
 
 
-def make_dataset(examples, encoder, config, training, input_context=None, seed=0):
+def make_dataset(examples, encoder, config, training, input_context=None, seed=0, repeat=False, static_shapes=False):
     """Tokenises, truncates and batches examples.
 
     Order: shard (with `input_context`), tokenise, truncate to `max_len`, cache (if `cache`);
@@ -27,6 +27,10 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
         input_context: tf.distribute.InputContext or None. Shard by input pipeline and use the
             per-replica batch size; None uses the global `batch_size`.
         seed: int. Shuffle seed.
+        repeat: bool. Repeat without end (training under a strategy runs a fixed number of
+            steps, so that every replica takes the same number).
+        static_shapes: bool. Few distinct batch shapes, for compilers that specialise on shape
+            (TPU, JAX): buckets pad to their boundary, unbucketed batches to `max_len`.
 
     Returns:
         tf.data.Dataset of (inputs, labels int32 `(batch,)`): inputs are int32 `(batch, time)`
@@ -44,6 +48,8 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
         dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
     features_spec, label_spec = dataset.element_spec
     padding_values = (
         tf.nest.map_structure(lambda spec, value: tf.constant(value, spec.dtype), features_spec, encoder.padding_values),
@@ -56,13 +62,15 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
             boundaries,
             [batch_size] * (len(boundaries) + 1),
             padding_values=padding_values,
+            pad_to_bucket_boundary=static_shapes,
         )
     else:
-        dataset = dataset.padded_batch(batch_size, padding_values=padding_values)
+        shapes = (tf.nest.map_structure(lambda _: [config.max_len if static_shapes else None], features_spec), [])
+        dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding_values)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def make_distributed_dataset(examples, encoder, config, strategy, training, seed=0):
+def make_distributed_dataset(examples, encoder, config, strategy, training, seed=0, repeat=False, static_shapes=False):
     """`make_dataset` under a `tf.distribute` strategy, one input pipeline per worker.
 
     Each pipeline reads its shard and batches `batch_size / replicas`. For evaluation, the order
@@ -75,12 +83,14 @@ def make_distributed_dataset(examples, encoder, config, strategy, training, seed
         strategy: tf.distribute.Strategy. The strategy the model runs under.
         training: bool. As for `make_dataset`.
         seed: int. Shuffle seed.
+        repeat: bool. As for `make_dataset`.
+        static_shapes: bool. As for `make_dataset`.
 
     Returns:
         tf.distribute.DistributedDataset.
     """
     return strategy.distribute_datasets_from_function(
-        lambda context: make_dataset(examples, encoder, config, training, input_context=context, seed=seed)
+        lambda context: make_dataset(examples, encoder, config, training, context, seed, repeat, static_shapes)
     )
 
 

@@ -3,14 +3,15 @@
 Id 0 is padding (the empty token) and id 1 is out-of-vocabulary ("[UNK]"), Keras' convention,
 so `Embedding(mask_zero=True)` masks padding.
 
-The layer's `standardize` is `tfrnn.data.cleaning.standardize` (HTML, case, whitespace; in word
-mode also ASCII punctuation, so "won't" becomes "wont" and "great!" becomes "great"), which the
-serving graph then runs on raw text too. Word mode splits on whitespace; char mode (for
+Texts are cleaned by `tfrnn.data.cleaning.standardize` (HTML, case, whitespace; in word mode
+also ASCII punctuation, so "won't" becomes "wont" and "great!" becomes "great") before the
+layer sees them, in the pipeline and in the serving graph alike. (The layer's own `standardize`
+stays off: on the JAX and torch backends Keras hands a callable NumPy arrays, which a `tf.data`
+graph cannot give.) Word mode splits on whitespace; char mode (for
 Chinese) makes one token per Unicode character (spaces and punctuation included). The layer is
 never saved inside a `.keras` file: a run keeps its vocabulary file and rebuilds the layer.
 """
 
-import functools
 from pathlib import Path
 
 import keras
@@ -29,14 +30,16 @@ class WordEncoder:
 
     Args:
         vectorizer: keras.layers.TextVectorization. From `make_vectorizer` or `load_vectorizer`.
-        max_len: int. Longest token sequence kept.
+        config: DataConfig. The cleaning options, `tokenizer` and `max_len` (the longest token
+            sequence kept).
     """
 
     padding_values = 0
 
-    def __init__(self, vectorizer, max_len):
+    def __init__(self, vectorizer, config):
         self.vectorizer = vectorizer
-        self.max_len = max_len
+        self.config = config
+        self.max_len = config.max_len
 
     @property
     def vocabulary_size(self):
@@ -56,7 +59,7 @@ class WordEncoder:
         Returns:
             tf.Tensor int32 (batch, time), 1 <= time <= max_len, right-padded with 0.
         """
-        ids = tf.cast(self.vectorizer(texts), tf.int32)[:, : self.max_len]  # (batch, time), time may be 0
+        ids = tf.cast(self.vectorizer(_clean(texts, self.config)), tf.int32)[:, : self.max_len]  # (batch, time), time may be 0
         ids = tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])  # time >= 1
         empty = tf.reduce_all(ids == 0, axis=1, keepdims=True)  # (batch, 1)
         first = tf.range(tf.shape(ids)[1]) == 0  # (time,)
@@ -71,12 +74,16 @@ class WordEncoder:
         save_vocabulary(self.vectorizer, path)
 
 
+def _clean(texts, config):
+    """The cleaning the vectorizer's input gets: `standardize`, punctuation too in word mode."""
+    return standardize(texts, config, strip_punctuation=config.tokenizer == "word")
+
+
 def _layer(config, vocabulary=None):
-    word = config.tokenizer == "word"
     return keras.layers.TextVectorization(
         max_tokens=config.vocab_size,
-        standardize=functools.partial(standardize, config=config, strip_punctuation=word),
-        split="whitespace" if word else "character",
+        standardize=None,  # `_clean` runs first
+        split="whitespace" if config.tokenizer == "word" else "character",
         output_mode="int",
         output_sequence_length=None,  # ragged rows; the pipeline truncates and pads per batch
         vocabulary=vocabulary,
@@ -96,7 +103,8 @@ def make_vectorizer(texts, config):
     if not texts:
         raise ValueError("no training texts to build a vocabulary from")
     vectorizer = _layer(config)
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(1024))
+    texts = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(1024)
+    vectorizer.adapt(texts.map(lambda batch: _clean(batch, config)))
     return vectorizer
 
 

@@ -2,6 +2,10 @@
 
 import contextlib
 import csv
+import hashlib
+import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +16,8 @@ import tensorflow as tf
 
 from tfrnn import data
 from tfrnn.config import save_config
-from tfrnn.distribute import make_strategy
-from tfrnn.errors import ConfigError
+from tfrnn.distribute import JaxDataParallel, describe, is_chief, make_strategy
+from tfrnn.errors import ClusterError, ConfigError
 from tfrnn.models import build_classifier
 from tfrnn.models.bert import read_checkpoint
 from tfrnn.training import reports
@@ -91,6 +95,14 @@ def _make_encoder(config, train_texts):
     return data.make_encoder(train_texts, config.data, vocabulary)
 
 
+def _weights_digest(model):
+    """SHA-256 of a model's weights, in order: equal digests mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
+
+
 def _best(monitor, values):
     """The best of logged `values` of `monitor` (accuracy: highest; losses: lowest), or None."""
     return (max if "accuracy" in monitor else min)(values, default=None)
@@ -147,21 +159,54 @@ def _load_splits(config, log):
     return train_examples, evaluated
 
 
+def _datasets(config, train_examples, val_examples, encoder, strategy):
+    """The training and validation data for `model.fit`, and its step counts.
+
+    One replica: finite datasets, one pass an epoch. Several replicas (or workers): each input
+    pipeline reads its shard (`InputContext`) in per-replica batches, repeated, and every epoch
+    is a fixed number of global batches, so all replicas take the same number of steps.
+
+    Returns:
+        (train dataset, validation dataset or None, dict of fit's step arguments).
+    """
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        train_ds = data.make_dataset(train_examples, encoder, config.data, training=True, seed=config.train.seed)
+        steps = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
+        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps))
+        val_ds = data.make_dataset(val_examples, encoder, config.data, training=False) if val_examples else None
+        return train_ds, val_ds, {"steps_per_epoch": steps}
+    if config.data.batch_size % replicas:
+        raise ConfigError(
+            f"data.batch_size={config.data.batch_size}: the global batch must split evenly over {replicas} replicas"
+        )
+
+    # XLA on a TPU and JAX compile once per batch shape: keep the shapes few.
+    static = isinstance(strategy, (JaxDataParallel, tf.distribute.TPUStrategy))
+
+    def distributed(examples, training):
+        if isinstance(strategy, JaxDataParallel):  # Keras splits each global batch across devices
+            return data.make_dataset(
+                examples, encoder, config.data, training, seed=config.train.seed, repeat=True, static_shapes=static
+            )
+        return data.make_distributed_dataset(
+            examples, encoder, config.data, strategy, training, seed=config.train.seed, repeat=True, static_shapes=static
+        )
+
+    steps = {"steps_per_epoch": max(1, len(train_examples.texts) // config.data.batch_size)}
+    if val_examples is None:
+        return distributed(train_examples, True), None, steps
+    steps["validation_steps"] = math.ceil(len(val_examples.texts) / config.data.batch_size)
+    return distributed(train_examples, True), distributed(val_examples, False), steps
+
+
 def _fit(config, paths, train_examples, val_examples, encoder, strategy):
     """Builds and compiles the classifier under `strategy`, fits it; returns the best model as
     saved, and seconds."""
-    train_ds = data.make_dataset(
-        train_examples, encoder, config.data, training=True, seed=config.train.seed
-    )
-    steps_per_epoch = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
-    train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+    train_ds, val_ds, steps = _datasets(config, train_examples, val_examples, encoder, strategy)
     validating = val_examples is not None
-    val_ds = (
-        data.make_dataset(val_examples, encoder, config.data, training=False)
-        if validating
-        else None
-    )
-    with strategy.scope():
+    steps_per_epoch = steps["steps_per_epoch"]
+    with strategy.scope():  # variables, compile and the train loop under the strategy
         model = build_classifier(
             config.model, encoder.vocabulary_size, len(train_examples.label_names), config.data.max_len
         )
@@ -171,15 +216,22 @@ def _fit(config, paths, train_examples, val_examples, encoder, strategy):
             metrics=["accuracy"],
             jit_compile=config.train.jit_compile,
         )
-    started = time.time()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.train.epochs,
-        callbacks=_callbacks(paths, config, validating),
-        shuffle=False,  # the pipeline shuffles
-        verbose=config.train.verbose,
-    )
+        started = time.time()
+        try:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.train.epochs,
+                callbacks=_callbacks(paths, config, validating),
+                shuffle=False,  # the pipeline shuffles
+                verbose=config.train.verbose,
+                **steps,
+            )
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as error:
+            if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                raise
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ClusterError(f"multi-worker training stopped: a worker is gone or not answering ({reason})") from None
     seconds = time.time() - started
     if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
         model.save(paths.model)
@@ -216,8 +268,20 @@ def train(config, resume=False, log=print):
         TrainResult.
     """
     _seed(config.train)
-    paths = _run_paths(config, resume)
     strategy = make_strategy(config.train.strategy, config.train.devices)  # before TensorFlow starts
+    if is_chief(strategy):
+        paths = _run_paths(config, resume)
+    else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
+        paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
+    try:
+        return _train(config, paths, strategy, log)
+    finally:
+        if not is_chief(strategy):
+            shutil.rmtree(paths.root.parent, ignore_errors=True)
+
+
+def _train(config, paths, strategy, log):
+    """train() once the strategy and the run directory are settled."""
     # All data is read before anything is written: bad input leaves no half-made run behind.
     train_examples, evaluated = _load_splits(config, log)
     config.data.labels = list(train_examples.label_names)
@@ -230,7 +294,7 @@ def train(config, resume=False, log=print):
         f"validation, labels {', '.join(train_examples.label_names)} ({train_examples.source})"
     )
 
-    log(f"strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)")
+    log(f"strategy: {describe(strategy)}")
     encoder.save(paths.vocabulary)
     with _dtype_policy(config.train.precision):
         model, train_seconds = _fit(
@@ -239,6 +303,11 @@ def train(config, resume=False, log=print):
 
     history = _history_from_csv(paths.history)
     epochs_run = len(history.get("loss", []))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):  # workers can compare
+        log(f"final weights sha256 {_weights_digest(model)}")
+    if not is_chief(strategy):
+        log(f"worker done after {epochs_run} epochs; the chief keeps the run")
+        return TrainResult(paths.root, {"epochs_run": epochs_run})
     metrics = {
         "epochs_run": epochs_run,
         "train_seconds": round(train_seconds, 2),
