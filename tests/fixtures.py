@@ -3,6 +3,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -37,6 +38,19 @@ TINY_BERT = (
 def tiny_config(output_dir, run_name, *overrides):
     """The tiny RunConfig, written under `output_dir/run_name`, with more overrides last."""
     return load_config(None, [*TINY, f"output_dir={output_dir}", f"run_name={run_name}", *overrides])
+
+
+def free_ports(count):
+    """Distinct ports that were free on 127.0.0.1 a moment ago. The kernel picks them, so another
+    pytest-xdist worker doing the same is very unlikely to get them too."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def quiet(message):

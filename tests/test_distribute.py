@@ -5,7 +5,6 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.fixtures import TINY
+from tests.fixtures import TINY, free_ports
 
 WORKER_TIMEOUT_S = 300
 # Mirrored over 2 logical CPUs vs one device, same global batch: the replicas' gradients are
@@ -21,19 +20,9 @@ WORKER_TIMEOUT_S = 300
 MIRRORED_ATOL = 1e-5
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(tmp_path, *overrides):
     """Two `tfrnn train --strategy multi-worker` processes; their logs go to tmp_path/logN.txt."""
-    cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    cluster = [f"127.0.0.1:{port}" for port in free_ports(2)]
     workers = []
     for index in range(2):
         tf_config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}

@@ -3,7 +3,6 @@ MultiWorkerMirroredStrategy (this file is also the workers' script: `python THIS
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -92,19 +91,6 @@ def test_two_workers_fail_without_the_patch(tmp_path):
         assert "Attempt to convert a value (PerReplica" in result.stdout, result.stdout[-3000:]
 
 
-def _free_ports(count):
-    """Distinct ports that were free on 127.0.0.1 a moment ago. The kernel picks them, so another
-    pytest-xdist worker doing the same is very unlikely to get them too."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _run_workers(tmp_path, patch):
     """Runs this file as two MultiWorkerMirroredStrategy workers; kills both on a timeout.
 
@@ -115,7 +101,9 @@ def _run_workers(tmp_path, patch):
     Returns:
         list of subprocess.CompletedProcess, chief first; `stdout` holds the worker's log.
     """
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    from tests.fixtures import free_ports  # here: this file also runs as the workers' script
+
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     processes = []
     try:
         for index in range(2):

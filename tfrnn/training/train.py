@@ -4,6 +4,7 @@ import contextlib
 import csv
 import hashlib
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -95,6 +96,13 @@ def _make_encoder(config, train_texts):
     return data.make_encoder(train_texts, config.data, vocabulary)
 
 
+def _cluster_reason(message):
+    """The informative line of a collective's error (TensorFlow puts the cause under a header)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    causes = [line for line in lines if re.search(r"unavailable|socket|heartbeat|connect|deadline|abort", line, re.I)]
+    return (causes or lines or ["no details"])[0][:200]
+
+
 def _weights_digest(model):
     """SHA-256 of a model's weights, in order: equal digests mean bit-identical weights."""
     digest = hashlib.sha256()
@@ -176,11 +184,6 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps))
         val_ds = data.make_dataset(val_examples, encoder, config.data, training=False) if val_examples else None
         return train_ds, val_ds, {"steps_per_epoch": steps}
-    if config.data.batch_size % replicas:
-        raise ConfigError(
-            f"data.batch_size={config.data.batch_size}: the global batch must split evenly over {replicas} replicas"
-        )
-
     # XLA on a TPU and JAX compile once per batch shape: keep the shapes few.
     static = isinstance(strategy, (JaxDataParallel, tf.distribute.TPUStrategy))
 
@@ -230,7 +233,7 @@ def _fit(config, paths, train_examples, val_examples, encoder, strategy):
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as error:
             if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 raise
-            reason = str(error).strip().splitlines()[0][:200]
+            reason = _cluster_reason(str(error))
             raise ClusterError(f"multi-worker training stopped: a worker is gone or not answering ({reason})") from None
     seconds = time.time() - started
     if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
@@ -269,6 +272,13 @@ def train(config, resume=False, log=print):
     """
     _seed(config.train)
     strategy = make_strategy(config.train.strategy, config.train.devices)  # before TensorFlow starts
+    replicas = strategy.num_replicas_in_sync
+    if config.data.batch_size % replicas:
+        raise ConfigError(
+            f"data.batch_size={config.data.batch_size}: the global batch must split evenly over {replicas} replicas"
+        )
+    if resume and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ConfigError("--resume: not supported with --strategy multi-worker (only the chief keeps a backup)")
     if is_chief(strategy):
         paths = _run_paths(config, resume)
     else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
