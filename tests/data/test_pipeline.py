@@ -104,3 +104,13 @@ def test_distributed_dataset(examples, vectorizer):
     dataset = make_distributed_dataset(examples, WordEncoder(vectorizer, DataConfig()), DataConfig(batch_size=16), strategy, training=True)
     ids, labels = next(iter(dataset))
     assert ids.dtype == tf.int32 and labels.shape[0] <= 16
+
+
+@pytest.mark.parametrize("bucket", [True, False])
+def test_static_shapes_are_few(examples, vectorizer, bucket):
+    """static_shapes: buckets pad to their boundary (minus 1), unbucketed batches to max_len."""
+    config = DataConfig(batch_size=8, max_len=16, bucket=bucket)
+    dataset = make_dataset(examples, WordEncoder(vectorizer, config), config, training=True, static_shapes=True)
+    lengths = {ids.shape[1] for ids, _ in _batches(dataset)}
+    expected = {b - 1 for b in bucket_boundaries(16)} | {16} if bucket else {16}
+    assert lengths <= expected and 16 in lengths

@@ -57,6 +57,8 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
     )
     if training and config.bucket:
         boundaries = bucket_boundaries(config.max_len)
+        if static_shapes:  # every element must sit under the last boundary; full length pads to max_len
+            boundaries.append(config.max_len + 1)
         dataset = dataset.bucket_by_sequence_length(
             lambda features, label: tf.shape(tf.nest.flatten(features)[0])[0],
             boundaries,
