@@ -221,16 +221,29 @@ def predict(run_dir, texts, text_file, as_json):
             click.echo(f"{prediction['label']}\t{p:.3f}\t{prediction['text']}")
 
 
-@cli.command(epilog="\b\nExamples:\n  tfrnn export runs/quickstart --to saved_models/sentiment\n  tfrnn export runs/quickstart --to saved_models/sentiment --version 7")
+EXPORT_EXAMPLES = """
+\b
+Examples:
+  tfrnn export runs/quickstart --to saved_models/sentiment
+  tfrnn export runs/quickstart --to saved_models/sentiment --version 7
+  tfrnn export runs/quickstart --to saved_models/sentiment --serving-config --batching
+"""
+
+
+@cli.command(epilog=EXPORT_EXAMPLES)
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--to", "model_root", help="Model folder under the export root (default saved_models/<run name>).")
 @click.option("--version", type=click.IntRange(min=1), help="Version number (default: the next one).")
+@click.option("--serving-config", is_flag=True, help="Also write EXPORT_ROOT/models.config for TF Serving.")
+@click.option("--serving-base", default="/models", show_default=True, help="Where TF Serving sees the export root.")
+@click.option("--batching", is_flag=True, help="Also write EXPORT_ROOT/batching.config (TF Serving batching).")
 @reports_user_errors
-def export(run_dir, model_root, version):
+def export(run_dir, model_root, version, serving_config, serving_base, batching):
     """Export a run as a TF Serving SavedModel whose serving_default takes raw text."""
     from pathlib import Path
 
     from tfrnn.export import custom_ops, export_run
+    from tfrnn.tf_serving import write_batching_config, write_models_config
 
     model_root = model_root or str(Path("saved_models") / Path(run_dir).name)
     target = export_run(run_dir, model_root, version)
@@ -238,6 +251,28 @@ def export(run_dir, model_root, version):
     needed = custom_ops(target)
     if needed:
         click.echo(f"loading it needs TensorFlow Text's ops ({', '.join(needed)}): `import tensorflow_text`")
+    if serving_config:
+        click.echo(f"wrote {write_models_config(Path(model_root).parent, serving_base)}")
+    if batching:
+        click.echo(f"wrote {write_batching_config(Path(model_root).parent)}")
+
+
+@cli.command(epilog="\b\nExamples:\n  tfrnn serve saved_models\n  curl -d '{\"instances\": [\"Great film\"]}' localhost:8501/v1/models/sentiment:predict")
+@click.argument("export_root", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 to expose it).")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port (TF Serving's REST port).")
+@click.option("--max-request-mb", default=10, show_default=True, type=click.IntRange(min=1), help="Largest request body.")
+@reports_user_errors
+def serve(export_root, host, port, max_request_mb):
+    """Serve every model under EXPORT_ROOT with TF Serving's REST API (a development stand-in).
+
+    The newest version of each model is served by default; new versions are picked up without a
+    restart. For production, serve the same folder with TF Serving.
+    """
+    from tfrnn.serving import serve as run_server
+
+    click.echo(f"serving {export_root} on http://{host}:{port}/v1/models/NAME (Ctrl-C stops)")
+    run_server(export_root, host=host, port=port, max_request_bytes=max_request_mb * 2**20)
 
 
 def main():

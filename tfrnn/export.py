@@ -2,7 +2,7 @@
 
 Layout (TF Serving's): EXPORT_ROOT/NAME/<version>/saved_model.pb, variables/, assets/,
 assets.extra/ (the run's config.yaml and labels.txt, as TF Model Garden keeps the config next
-to each checkpoint). Versions are integers; the next one is max(existing) + 1. A version is
+to each checkpoint, and TF Serving's warm-up requests, see `tfrnn.tf_serving`). Versions are integers; the next one is max(existing) + 1. A version is
 written under a dot-folder (which TF Serving ignores) and renamed into place, so a
 half-written version is never visible.
 
@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfrnn.errors import ConfigError
+from tfrnn.tf_serving import WARMUP_FILE, write_warmup_requests
 from tfrnn.training.inference import load_run
 
 
@@ -105,6 +106,7 @@ def export_run(run_dir, model_root, version=None):
         extra = staging / "assets.extra"
         extra.mkdir(exist_ok=True)
         shutil.copy(run.paths.config, extra / "tfrnn_config.yaml")
+        write_warmup_requests(extra / WARMUP_FILE, model_root.name, run.config.data.max_len)
         (extra / "labels.txt").write_text("\n".join(run.label_names) + "\n", encoding="utf-8")
         os.replace(staging, target)
     except BaseException:

@@ -44,12 +44,12 @@ def test_group_help_lists_the_commands():
     for flag in ("--help", "-h"):
         result = run(flag)
         assert result.exit_code == 0
-        for command in ("train", "evaluate", "predict", "export"):
+        for command in ("train", "evaluate", "predict", "export", "serve"):
             assert command in result.output
         assert "tfrnn train --name quickstart" in result.output
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export", "serve"])
 def test_command_help_shows_examples(command):
     result = run(command, "--help")
     assert result.exit_code == 0
@@ -276,6 +276,8 @@ BAD_INPUTS = {
     "BERT checkpoint that is no BERT": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/roberta data.limit=100", ["model_type 'roberta'", "only BERT"]),
     "BERT longer than its checkpoint": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/short data.limit=100", ["data.max_len=128", "16 tokens"]),
     "wordpiece with an RNN": (f"{NEW_RUN} data.tokenizer=wordpiece", ["data.tokenizer='wordpiece'", "model.kind='rnn'"]),
+    "serve a missing export root": ("serve {tmp}/nothing", ["'EXPORT_ROOT'", "nothing"]),
+    "serve on a bad port": ("serve {tmp} --port 70000", ["'--port'", "70000"]),
     "device that does not exist": (f"{NEW_RUN} --strategy mirrored --devices /gpu:0,/gpu:1", ["train.devices", "'/gpu:0'"]),
 }
 

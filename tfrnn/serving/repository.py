@@ -1,0 +1,118 @@
+"""The models and versions under an export root (TF Serving's layout ROOT/NAME/<version>/),
+loaded lazily and cached.
+
+A version is an integer-named folder holding saved_model.pb; anything else (the dot-folders an
+export is staged in, a folder without saved_model.pb) is ignored, so a half-written version is
+never served. Listings are re-read from disk, so versions exported while the server runs appear
+without a restart; the newest version is the default.
+"""
+
+import threading
+import time
+from pathlib import Path
+
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers TensorFlow Text's ops, which BERT exports use
+
+from tfrnn.errors import TfrnnError
+
+
+class NotFound(TfrnnError):
+    """No such model or version; the message is TF Serving's."""
+
+
+class ModelRepository:
+    """The SavedModels under an export root.
+
+    Args:
+        root: str or Path. The export root; each sub-folder is a model.
+        poll_seconds: float. How long a model's version listing is reused before it is re-read
+            from disk; 0 re-reads it on each lookup.
+    """
+
+    def __init__(self, root, poll_seconds=0.0):
+        self.root = Path(root)
+        self.poll_seconds = poll_seconds
+        self._listings = {}  # name -> (monotonic time read, versions newest first)
+        self._loaded = {}  # (name, version) -> loaded SavedModel
+        self._locks = {}  # (name, version) -> lock held while it loads
+        self._locks_guard = threading.Lock()
+
+    def models(self):
+        """Sorted names of the models (sub-folders of the root that are not dot-folders)."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def versions(self, name):
+        """The servable versions of model `name`, newest first (empty when there is none).
+
+        Args:
+            name: str. The model's name.
+
+        Returns:
+            list of int.
+        """
+        read_at, versions = self._listings.get(name, (None, None))
+        if read_at is None or time.monotonic() - read_at >= self.poll_seconds:
+            versions = _scan_versions(self.root / name) if _is_model_name(name) else []
+            self._listings[name] = (time.monotonic(), versions)
+        return versions
+
+    def resolve(self, name, version=None):
+        """The version a request means: `version` when it exists, else the newest.
+
+        Args:
+            name: str. The model's name.
+            version: int or None. A specific version; None for the newest.
+
+        Returns:
+            int, the version.
+
+        Raises:
+            NotFound: no such model, or no such version of it.
+        """
+        versions = self.versions(name)
+        if version is None:
+            if not versions:
+                raise NotFound(f"Servable not found for request: Latest({name})")
+            return versions[0]
+        if version not in versions:
+            raise NotFound(f"Servable not found for request: Specific({name}, {version})")
+        return version
+
+    def load(self, name, version=None):
+        """The loaded SavedModel of a version, loading it on first use (once, even when
+        concurrent requests ask for it together).
+
+        Args:
+            name: str. The model's name.
+            version: int or None. A specific version; None for the newest.
+
+        Returns:
+            (int, loaded SavedModel): the resolved version and its object.
+
+        Raises:
+            NotFound: no such model, or no such version of it.
+        """
+        key = (name, self.resolve(name, version))
+        with self._locks_guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._loaded:
+                self._loaded[key] = tf.saved_model.load(str(self.root / name / str(key[1])))
+        return key[1], self._loaded[key]
+
+
+def _is_model_name(name):
+    """Whether `name` can only name a folder directly under the root (no dot-folder, no path)."""
+    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name
+
+
+def _scan_versions(model_dir):
+    """Integer-named folders of `model_dir` holding saved_model.pb, newest first."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        (int(p.name) for p in model_dir.iterdir()
+         if p.name.isascii() and p.name.isdigit() and (p / "saved_model.pb").is_file()),
+        reverse=True,
+    )
