@@ -57,7 +57,7 @@ def main():
         "## Replica scaling: one device vs mirrored (`benchmarks/scaling.py`)",
         "",
         *header_lines(accelerator()),
-        f"- Runs: `tfrnn train` on 2,000 embedded reviews, 2 epochs, global batch 64, max_len 100; "
+        f"- Runs: `tfrnn train` on the embedded reviews (1,800 training), 2 epochs, global batch 64, max_len 100; "
         f"rnn: the default BiLSTM; bert: 2 blocks of hidden 64 from scratch. Mirrored: {replicas} "
         f"replicas on `{args.devices}`. {args.rounds} rounds of A B B A, medians",
         "",
