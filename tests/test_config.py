@@ -190,6 +190,8 @@ def test_bert_kind_defaults_sit_under_the_file_and_overrides(write_yaml):
         (["model.kind=bert", "data.tokenizer=word"], "data.tokenizer='word' with model.kind='bert'"),
         (["model.kind=bert", "model.pooling=last"], "model.pooling='last': expected one of cls, mean, max"),
         (["model.kind=bert", "model.units=10", "model.num_heads=4"], "model.units=10 must be a multiple of model.num_heads=4"),
+        (["model.kind=bert", "model.num_heads=0"], "model.num_heads must be positive"),
+        (["model.checkpoint=./bert"], "model.checkpoint='./bert': only model.kind=bert loads a checkpoint"),
     ],
 )
 def test_bad_bert_configs(overrides, expected):

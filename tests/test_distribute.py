@@ -164,3 +164,12 @@ def test_jax_backend_trains_data_parallel_over_two_devices(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "strategy: keras.distribution.DataParallel over 2 JAX devices" in result.stdout
     assert json.loads((tmp_path / "jax" / "metrics.json").read_text())["epochs_run"] == 1
+
+
+@pytest.mark.parametrize("devices", [["/cpu:x"], ["/cpu:0:1"], ["/gpu:7"]])
+def test_malformed_or_missing_devices_are_config_errors(devices):
+    from tfrnn.distribute import make_strategy
+    from tfrnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.devices: .* does not exist here"):
+        make_strategy("mirrored", devices)

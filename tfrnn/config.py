@@ -321,7 +321,15 @@ def validate(config):
             f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1",
             "data.validation_split",
         )
+    for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "model.num_heads", "train.epochs"):
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) <= 0:
+            raise ConfigError(f"{key} must be positive", key)
     bert = config.model.kind == "bert"
+    if config.model.checkpoint and not bert:
+        raise ConfigError(
+            f"model.checkpoint={config.model.checkpoint!r}: only model.kind=bert loads a checkpoint", "model.checkpoint"
+        )
     if bert != (config.data.tokenizer == "wordpiece"):
         raise ConfigError(
             f"data.tokenizer={config.data.tokenizer!r} with model.kind={config.model.kind!r}: "
@@ -339,10 +347,6 @@ def validate(config):
             f"model.units={config.model.units} must be a multiple of model.num_heads={config.model.num_heads}",
             "model.units",
         )
-    for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "model.num_heads", "train.epochs"):
-        section, name = key.split(".")
-        if getattr(getattr(config, section), name) <= 0:
-            raise ConfigError(f"{key} must be positive", key)
 
 
 def to_yaml(config):

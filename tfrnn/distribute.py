@@ -18,6 +18,7 @@ several; "multi-worker" and "tpu" are TensorFlow's.
 
 import json
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -31,7 +32,7 @@ STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 def _split_cpu(devices):
     """Splits the CPU into as many logical CPUs as `devices` names (/cpu:0, /cpu:1, ...), so
     mirrored training can run on a machine without accelerators (tests, debugging)."""
-    cpus = [int(d.rsplit(":", 1)[1]) for d in devices if d.lower().startswith("/cpu:")]
+    cpus = [int(match.group(1)) for d in devices if (match := re.fullmatch(r"/cpu:(\d+)", d.lower()))]
     physical = tf.config.list_physical_devices("CPU")[0]
     configured = tf.config.get_logical_device_configuration(physical) or [None]
     if not cpus or max(cpus) < len(configured):
@@ -139,7 +140,9 @@ def make_strategy(name, devices=None):
     gpus = [f"/gpu:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))]
     if name == "auto":
         chosen = devices or gpus
-        return make_strategy("mirrored", chosen) if len(chosen) > 1 else tf.distribute.get_strategy()
+        if len(chosen) > 1:
+            return make_strategy("mirrored", chosen)
+        return tf.distribute.OneDeviceStrategy(chosen[0]) if devices else tf.distribute.get_strategy()
     if name == "one-device":
         return tf.distribute.OneDeviceStrategy((devices or gpus or ["/cpu:0"])[0])
     if name == "mirrored":

@@ -85,6 +85,9 @@ def test_learned_vocabulary_starts_with_the_reserved_tokens():
 def test_read_vocabulary_errors(tmp_path):
     with pytest.raises(DataError, match="not found"):
         read_vocabulary(tmp_path / "missing.txt")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_vocabulary(tmp_path / "latin1.txt")
     (tmp_path / "words.txt").write_text("a\nb\n")
     with pytest.raises(DataError, match=r"\[PAD\], \[UNK\], \[CLS\], \[SEP\] missing"):
         read_vocabulary(tmp_path / "words.txt")

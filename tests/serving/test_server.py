@@ -226,3 +226,14 @@ def test_concurrent_first_requests_load_a_version_once(root, monkeypatch):
 
 def _versions(client):
     return [status["version"] for status in client.get("/v1/models/tiny").json()["model_version_status"]]
+
+
+def test_a_deleted_version_is_forgotten(root, tmp_path):
+    """Its loaded model is dropped when the folder goes, so memory does not grow with versions."""
+    shutil.copytree(root / "tiny" / "1", tmp_path / "m" / "1")
+    shutil.copytree(root / "tiny" / "1", tmp_path / "m" / "2")
+    repository = ModelRepository(tmp_path)
+    assert repository.load("m", 1)[0] == 1 and repository.load("m")[0] == 2
+    shutil.rmtree(tmp_path / "m" / "1")
+    assert repository.versions("m") == [2]
+    assert [key for key in repository._loaded] == [("m", 2)]

@@ -11,7 +11,9 @@ import tensorflow as tf
 _BUCKETS = 8
 
 
-def make_dataset(examples, encoder, config, training, input_context=None, seed=0, repeat=False, static_shapes=False):
+def make_dataset(
+    examples, encoder, config, training, input_context=None, seed=0, repeat=False, static_shapes=False, num_batches=None
+):
     """Tokenises, truncates and batches examples.
 
     Order: shard (with `input_context`), tokenise, truncate to `max_len`, cache (if `cache`);
@@ -31,6 +33,8 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
             steps, so that every replica takes the same number).
         static_shapes: bool. Few distinct batch shapes, for compilers that specialise on shape
             (TPU, JAX): buckets pad to their boundary, unbucketed batches to `max_len`.
+        num_batches: int or None. Repeat, then stop after this many batches: a finite pass of a
+            fixed length, the same every time it is iterated (validation under a strategy).
 
     Returns:
         tf.data.Dataset of (inputs, labels int32 `(batch,)`): inputs are int32 `(batch, time)`
@@ -48,7 +52,7 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
         dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
+    if repeat or num_batches:
         dataset = dataset.repeat()
     features_spec, label_spec = dataset.element_spec
     padding_values = (
@@ -69,10 +73,14 @@ def make_dataset(examples, encoder, config, training, input_context=None, seed=0
     else:
         shapes = (tf.nest.map_structure(lambda _: [config.max_len if static_shapes else None], features_spec), [])
         dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding_values)
+    if num_batches:
+        dataset = dataset.take(num_batches)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def make_distributed_dataset(examples, encoder, config, strategy, training, seed=0, repeat=False, static_shapes=False):
+def make_distributed_dataset(
+    examples, encoder, config, strategy, training, seed=0, repeat=False, static_shapes=False, steps=None
+):
     """`make_dataset` under a `tf.distribute` strategy, one input pipeline per worker.
 
     Each pipeline reads its shard and batches `batch_size / replicas`. For evaluation, the order
@@ -87,13 +95,18 @@ def make_distributed_dataset(examples, encoder, config, strategy, training, seed
         seed: int. Shuffle seed.
         repeat: bool. As for `make_dataset`.
         static_shapes: bool. As for `make_dataset`.
+        steps: int or None. Give exactly this many global steps, then stop (`num_batches` of
+            each pipeline: steps times its replicas).
 
     Returns:
         tf.distribute.DistributedDataset.
     """
-    return strategy.distribute_datasets_from_function(
-        lambda context: make_dataset(examples, encoder, config, training, context, seed, repeat, static_shapes)
-    )
+    def pipeline(context):
+        per_step = context.num_replicas_in_sync // context.num_input_pipelines
+        num_batches = steps * per_step if steps else None
+        return make_dataset(examples, encoder, config, training, context, seed, repeat, static_shapes, num_batches)
+
+    return strategy.distribute_datasets_from_function(pipeline)
 
 
 def bucket_boundaries(max_len):

@@ -112,9 +112,12 @@ def read_vocabulary(path):
         DataError: a missing file, or one without BERT's special tokens.
     """
     try:
-        tokens = open(path, encoding="utf-8").read().splitlines()
+        with open(path, encoding="utf-8") as f:
+            tokens = f.read().splitlines()
     except FileNotFoundError:
         raise DataError("vocabulary file not found", path) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 ({error.reason})", path) from None
     missing = [token for token in RESERVED[:4] if token not in tokens]
     if missing:
         raise DataError(f"not a WordPiece vocabulary: {', '.join(missing)} missing", path)

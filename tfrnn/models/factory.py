@@ -1,7 +1,5 @@
 """Builds the classifier a ModelConfig describes."""
 
-from tfrnn.models.bert import BertClassifier, read_checkpoint
-from tfrnn.models.bert.classifier import random_backbone
 from tfrnn.models.feedforward import FeedForwardClassifier
 from tfrnn.models.rnn_classifier import RNNClassifier
 
@@ -20,7 +18,10 @@ def build_classifier(model_config, vocab_size, num_classes, max_len=512):
         segment_ids, padding_mask) to probabilities (batch, num_classes).
     """
     c = model_config
-    if c.kind == "bert":
+    if c.kind == "bert":  # keras-hub is imported only for BERT
+        from tfrnn.models.bert import BertClassifier, read_checkpoint
+        from tfrnn.models.bert.classifier import random_backbone
+
         if c.checkpoint:
             backbone = read_checkpoint(c.checkpoint).load_backbone()
         else:

@@ -55,7 +55,15 @@ class ModelRepository:
         if read_at is None or time.monotonic() - read_at >= self.poll_seconds:
             versions = _scan_versions(self.root / name) if _is_model_name(name) else []
             self._listings[name] = (time.monotonic(), versions)
+            self._forget_removed(name, versions)
         return versions
+
+    def _forget_removed(self, name, versions):
+        """Drops the loaded models of versions of `name` no longer on disk (frees their memory)."""
+        with self._locks_guard:
+            for key in [k for k in self._loaded if k[0] == name and k[1] not in versions]:
+                self._loaded.pop(key, None)
+                self._locks.pop(key, None)
 
     def resolve(self, name, version=None):
         """The version a request means: `version` when it exists, else the newest.

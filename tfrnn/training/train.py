@@ -173,6 +173,9 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
     One replica: finite datasets, one pass an epoch. Several replicas (or workers): each input
     pipeline reads its shard (`InputContext`) in per-replica batches, repeated, and every epoch
     is a fixed number of global batches, so all replicas take the same number of steps.
+    Validation is then ceil(n / batch_size) global batches from the start of the (repeated)
+    validation data, the same examples every epoch; a few at the end of the last batch count
+    twice.
 
     Returns:
         (train dataset, validation dataset or None, dict of fit's step arguments).
@@ -187,20 +190,17 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
     # XLA on a TPU and JAX compile once per batch shape: keep the shapes few.
     static = isinstance(strategy, (JaxDataParallel, tf.distribute.TPUStrategy))
 
-    def distributed(examples, training):
+    def distributed(examples, training, steps=None):
+        options = dict(seed=config.train.seed, repeat=training, static_shapes=static)
         if isinstance(strategy, JaxDataParallel):  # Keras splits each global batch across devices
-            return data.make_dataset(
-                examples, encoder, config.data, training, seed=config.train.seed, repeat=True, static_shapes=static
-            )
-        return data.make_distributed_dataset(
-            examples, encoder, config.data, strategy, training, seed=config.train.seed, repeat=True, static_shapes=static
-        )
+            return data.make_dataset(examples, encoder, config.data, training, num_batches=steps, **options)
+        return data.make_distributed_dataset(examples, encoder, config.data, strategy, training, steps=steps, **options)
 
     steps = {"steps_per_epoch": max(1, len(train_examples.texts) // config.data.batch_size)}
     if val_examples is None:
         return distributed(train_examples, True), None, steps
-    steps["validation_steps"] = math.ceil(len(val_examples.texts) / config.data.batch_size)
-    return distributed(train_examples, True), distributed(val_examples, False), steps
+    validation_steps = math.ceil(len(val_examples.texts) / config.data.batch_size)
+    return distributed(train_examples, True), distributed(val_examples, False, validation_steps), steps
 
 
 def _fit(config, paths, train_examples, val_examples, encoder, strategy):

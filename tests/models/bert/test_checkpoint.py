@@ -74,3 +74,14 @@ def test_keras_hub_preset_folder_loads_its_weights(tmp_path):
     loaded = checkpoint.load_backbone()
     x = {"token_ids": np.array([[2, 5, 6, 3]], "int32"), "segment_ids": np.zeros((1, 4), "int32"), "padding_mask": np.ones((1, 4), "int32")}
     np.testing.assert_array_equal(loaded(x)["sequence_output"], stock(x)["sequence_output"])
+
+
+@pytest.mark.parametrize("remove", ["vocab.txt", "max_position_embeddings"])
+def test_incomplete_hugging_face_checkpoint(tmp_path, remove):
+    folder = _hf_folder(tmp_path / "ckpt")
+    if remove == "vocab.txt":
+        (tmp_path / "ckpt" / "vocab.txt").unlink()
+    else:
+        (tmp_path / "ckpt" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ConfigError, match=rf"model.checkpoint=.*incomplete checkpoint .*{remove}"):
+        read_checkpoint(folder)

@@ -64,6 +64,7 @@ class Checkpoint:
         config = {k: v for k, v in source.get_config().items() if k not in ("name", "trainable")}
         backbone = BertBackbone(**config, activation=self.activation)
         backbone.set_weights(source.get_weights())
+        del source  # one copy of the weights from here on
         return backbone
 
 
@@ -84,6 +85,16 @@ def read_checkpoint(handle):
     Raises:
         ConfigError: the checkpoint cannot be found or read, or is not a BERT.
     """
+    try:
+        return _read_checkpoint(handle)
+    except ConfigError:
+        raise
+    except (KeyError, OSError, ValueError) as error:  # a missing key or file, bad JSON, no network
+        reason = " ".join(str(error).split("\n")[0].split())
+        raise ConfigError(f"model.checkpoint={handle!r}: incomplete checkpoint ({type(error).__name__}: {reason})") from None
+
+
+def _read_checkpoint(handle):
     local = "://" not in handle and (os.sep in handle or handle.startswith("."))
     if local and not os.path.isdir(handle):
         raise ConfigError(
