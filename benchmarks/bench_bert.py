@@ -19,7 +19,7 @@ import keras
 import keras_hub
 import numpy as np
 from bench_layers import interleaved_rounds, reset_keras, summarize
-from markdown_report import accelerator, header_lines, write_markdown
+from markdown_report import accelerator, header_lines, publish
 
 from tfrnn.models.bert import BertBackbone, BertClassifier
 
@@ -114,10 +114,7 @@ def main(argv=None):
     rounds = interleaved_rounds(build_models(args), make_batch(args), args, "BERT")
     row = summarize(argparse.Namespace(label="BERT"), rounds, 2 * args.steps * args.batch)
     section = report(args, row, device)
-    print(section)
-    if args.markdown:
-        write_markdown(args.markdown, section_key(args), section)
-        print(f"Wrote {args.markdown}")
+    publish(section, args.markdown, section_key(args))
 
 
 if __name__ == "__main__":

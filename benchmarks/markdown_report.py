@@ -94,3 +94,17 @@ def write_markdown(path, key, body):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def publish(section, path, key):
+    """Prints a section and, when `path` is given, puts it into that markdown file.
+
+    Args:
+        section: str. The section's text, without markers.
+        path: str or None. The markdown file (a script's --markdown), or None.
+        key: str. The section's name in its markers.
+    """
+    print(section)
+    if path:
+        write_markdown(path, key, section)
+        print(f"Wrote {path}")

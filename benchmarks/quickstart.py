@@ -10,7 +10,7 @@ validation), and reports validation and test accuracy (400 held-out sentences).
 import argparse
 import tempfile
 
-from markdown_report import accelerator, header_lines, write_markdown
+from markdown_report import accelerator, header_lines, publish
 
 from tfrnn.config import load_config
 from tfrnn.training import train
@@ -49,10 +49,7 @@ def main(argv=None):
         "",
         *rows,
     ])
-    print(section)
-    if args.markdown:
-        write_markdown(args.markdown, "quickstart", section)
-        print(f"Wrote {args.markdown}")
+    publish(section, args.markdown, "quickstart")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import csv
 import tempfile
 from pathlib import Path
 
-from markdown_report import accelerator, header_lines, write_markdown
+from markdown_report import accelerator, header_lines, publish
 
 from tfrnn.config import load_config, to_yaml
 from tfrnn.training import train
@@ -89,7 +89,4 @@ def main(description, key, title, recipe, data_overrides, argv=None):
     print(to_yaml(config))
     result = train(config)
     section = report(title, config, result.metrics, result.run_dir)
-    print(section)
-    if args.markdown:
-        write_markdown(args.markdown, key, section)
-        print(f"Wrote {args.markdown}")
+    publish(section, args.markdown, key)

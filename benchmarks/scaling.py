@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from markdown_report import accelerator, header_lines, write_markdown
+from markdown_report import accelerator, header_lines, publish
 
 RECIPE = ["data.limit=2000", "data.max_len=100", "data.batch_size=64", "train.epochs=2",
           "train.early_stopping_patience=0", "train.tensorboard=false", "train.verbose=0"]
@@ -65,9 +65,7 @@ def main():
         "|---|---:|---:|---:|",
         *rows,
     ])
-    print(section)
-    if args.markdown:
-        write_markdown(args.markdown, "scaling", section)
+    publish(section, args.markdown, "scaling")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from markdown_report import accelerator, header_lines, write_markdown
+from markdown_report import accelerator, header_lines, publish
 
 from tfrnn.config import load_config
 from tfrnn.data import load_examples
@@ -148,9 +148,7 @@ def main():
         "|---:|---:|---:|---:|",
         *rows,
     ])
-    print(section)
-    if args.markdown:
-        write_markdown(args.markdown, "serve_load", section)
+    publish(section, args.markdown, "serve_load")
 
 
 if __name__ == "__main__":
