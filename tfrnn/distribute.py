@@ -151,10 +151,15 @@ def make_strategy(name, devices=None):
     raise ConfigError(f"train.strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
 
 
+def is_multi_worker(strategy):
+    """Whether `strategy` is MultiWorkerMirroredStrategy (one process of a cluster)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 def is_chief(strategy):
     """Whether this process keeps the run's outputs: always, except on a non-chief worker."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    if not is_multi_worker(strategy) or resolver is None:
         return True
     if resolver.task_type == "chief":
         return True
@@ -168,6 +173,6 @@ def describe(strategy):
         return f"keras.distribution.DataParallel over {len(strategy.devices)} JAX devices"
     line = f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
     resolver = getattr(strategy, "cluster_resolver", None)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
+    if is_multi_worker(strategy) and resolver is not None:
         line += f", task {resolver.task_type}:{resolver.task_id}{' (chief)' if is_chief(strategy) else ''}"
     return line

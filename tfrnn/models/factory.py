@@ -4,7 +4,7 @@ from tfrnn.models.feedforward import FeedForwardClassifier
 from tfrnn.models.rnn_classifier import RNNClassifier
 
 
-def build_classifier(model_config, vocab_size, num_classes, max_len=512):
+def build_classifier(model_config, vocab_size, num_classes, max_len=512, checkpoint=None):
     """Builds an uncompiled classifier (a BERT checkpoint's weights loaded).
 
     Args:
@@ -12,6 +12,8 @@ def build_classifier(model_config, vocab_size, num_classes, max_len=512):
         vocab_size: int. Size of the encoder's vocabulary.
         num_classes: int. Number of labels.
         max_len: int. Longest input (position embeddings of a BERT built from scratch).
+        checkpoint: tfrnn.models.bert.Checkpoint or None. `model_config.checkpoint` already read;
+            None reads it here.
 
     Returns:
         keras.Model mapping int32 token ids (batch, time) (BERT: a dict of token_ids,
@@ -23,7 +25,7 @@ def build_classifier(model_config, vocab_size, num_classes, max_len=512):
         from tfrnn.models.bert.classifier import random_backbone
 
         if c.checkpoint:
-            backbone = read_checkpoint(c.checkpoint).load_backbone()
+            backbone = (checkpoint or read_checkpoint(c.checkpoint)).load_backbone()
         else:
             backbone = random_backbone(vocab_size, c.num_layers, c.units, c.num_heads, max_len)
         return BertClassifier(backbone, num_classes, pooling=c.pooling, dropout=c.dropout)

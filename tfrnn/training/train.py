@@ -17,10 +17,9 @@ import tensorflow as tf
 
 from tfrnn import data
 from tfrnn.config import save_config
-from tfrnn.distribute import JaxDataParallel, describe, is_chief, make_strategy
+from tfrnn.distribute import JaxDataParallel, describe, is_chief, is_multi_worker, make_strategy
 from tfrnn.errors import ClusterError, ConfigError
 from tfrnn.models import build_classifier
-from tfrnn.models.bert import read_checkpoint
 from tfrnn.training import reports
 from tfrnn.files import atomic_write_text
 from tfrnn.training.artifacts import RunPaths, write_json
@@ -61,8 +60,6 @@ def _run_paths(config, resume):
 def _seed(train_config):
     keras.utils.set_random_seed(train_config.seed)
     if train_config.deterministic:
-        import tensorflow as tf
-
         tf.config.experimental.enable_op_determinism()
 
 
@@ -77,12 +74,20 @@ def _dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def _make_encoder(config, train_texts):
+def _read_checkpoint(config):
+    """The run's BERT checkpoint (read once: its files may be remote), or None."""
+    if config.model.kind != "bert" or not config.model.checkpoint:
+        return None
+    from tfrnn.models.bert import read_checkpoint  # keras-hub loads only for BERT
+
+    return read_checkpoint(config.model.checkpoint)
+
+
+def _make_encoder(config, train_texts, checkpoint):
     """The run's text encoder. A BERT checkpoint brings its vocabulary and tokenizer settings,
     which are written into `config.data` (so the run's config says how it tokenised)."""
     vocabulary = None
-    if config.model.kind == "bert" and config.model.checkpoint:
-        checkpoint = read_checkpoint(config.model.checkpoint)
+    if checkpoint is not None:
         if config.data.max_len > checkpoint.max_sequence_length:
             raise ConfigError(
                 f"data.max_len={config.data.max_len}: the checkpoint has position embeddings "
@@ -181,7 +186,7 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
         (train dataset, validation dataset or None, dict of fit's step arguments).
     """
     replicas = strategy.num_replicas_in_sync
-    if replicas == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    if replicas == 1 and not is_multi_worker(strategy):
         train_ds = data.make_dataset(train_examples, encoder, config.data, training=True, seed=config.train.seed)
         steps = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps))
@@ -203,15 +208,15 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
     return distributed(train_examples, True), distributed(val_examples, False, validation_steps), steps
 
 
-def _fit(config, paths, train_examples, val_examples, encoder, strategy):
-    """Builds and compiles the classifier under `strategy`, fits it; returns the best model as
-    saved, and seconds."""
+def _fit(config, paths, train_examples, val_examples, encoder, strategy, checkpoint):
+    """Builds and compiles the classifier under `strategy` (from `checkpoint`, a BERT's), fits it;
+    returns the best model as saved, and seconds."""
     train_ds, val_ds, steps = _datasets(config, train_examples, val_examples, encoder, strategy)
     validating = val_examples is not None
     steps_per_epoch = steps["steps_per_epoch"]
     with strategy.scope():  # variables, compile and the train loop under the strategy
         model = build_classifier(
-            config.model, encoder.vocabulary_size, len(train_examples.label_names), config.data.max_len
+            config.model, encoder.vocabulary_size, len(train_examples.label_names), config.data.max_len, checkpoint
         )
         model.compile(
             optimizer=make_optimizer(config.train, steps_per_epoch),
@@ -231,7 +236,7 @@ def _fit(config, paths, train_examples, val_examples, encoder, strategy):
                 **steps,
             )
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as error:
-            if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            if not is_multi_worker(strategy):
                 raise
             reason = _cluster_reason(str(error))
             raise ClusterError(f"multi-worker training stopped: a worker is gone or not answering ({reason})") from None
@@ -277,7 +282,7 @@ def train(config, resume=False, log=print):
         raise ConfigError(
             f"data.batch_size={config.data.batch_size}: the global batch must split evenly over {replicas} replicas"
         )
-    if resume and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    if resume and is_multi_worker(strategy):
         raise ConfigError("--resume: not supported with --strategy multi-worker (only the chief keeps a backup)")
     if is_chief(strategy):
         paths = _run_paths(config, resume)
@@ -295,7 +300,8 @@ def _train(config, paths, strategy, log):
     # All data is read before anything is written: bad input leaves no half-made run behind.
     train_examples, evaluated = _load_splits(config, log)
     config.data.labels = list(train_examples.label_names)
-    encoder = _make_encoder(config, train_examples.texts)
+    checkpoint = _read_checkpoint(config)
+    encoder = _make_encoder(config, train_examples.texts, checkpoint)
     paths.root.mkdir(parents=True, exist_ok=True)
     log(f"run directory: {paths.root}")
     save_config(config, paths.config)
@@ -308,12 +314,12 @@ def _train(config, paths, strategy, log):
     encoder.save(paths.vocabulary)
     with _dtype_policy(config.train.precision):
         model, train_seconds = _fit(
-            config, paths, train_examples, evaluated.get("validation"), encoder, strategy
+            config, paths, train_examples, evaluated.get("validation"), encoder, strategy, checkpoint
         )
 
     history = _history_from_csv(paths.history)
     epochs_run = len(history.get("loss", []))
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):  # workers can compare
+    if is_multi_worker(strategy):  # workers can compare
         log(f"final weights sha256 {_weights_digest(model)}")
     if not is_chief(strategy):
         log(f"worker done after {epochs_run} epochs; the chief keeps the run")
