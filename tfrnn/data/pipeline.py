@@ -1,14 +1,20 @@
-"""`tf.data` pipelines of (model inputs, label) batches, for any text encoder.
-
-An encoder (`WordEncoder` for the RNN path, `WordPieceEncoder` for BERT) has
-`encode_example(text) -> features` (one unpadded sequence, or a dict of them) and
-`padding_values` (the same structure, scalars); its `encode(texts)` is what serving runs.
-"""
+"""`tf.data` pipelines of (model inputs, label) batches, for any `TextEncoder`."""
 
 import tensorflow as tf
 
 # Bucket boundaries sit at 1/8, 2/8, ... of max_len; full-length (truncated) texts get a bucket of their own.
 _BUCKETS = 8
+
+
+class TextEncoder:
+    """What the pipeline needs of an encoder (`WordEncoder` for the RNN path, `WordPieceEncoder`
+    for BERT): `encode(texts)`, the batch the model and the serving graph see (int32
+    `(batch, time)` token ids, or a dict of such tensors), and `padding_values`, the same
+    structure of scalars."""
+
+    def encode_example(self, text):
+        """`encode` for one scalar text: its features unpadded, `(time,)` each."""
+        return tf.nest.map_structure(lambda value: value[0], self.encode(tf.reshape(text, [1])))
 
 
 def make_dataset(

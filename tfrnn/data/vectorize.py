@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfrnn.data.cleaning import standardize
+from tfrnn.data.pipeline import TextEncoder
 from tfrnn.errors import DataError
 from tfrnn.files import atomic_write_text
 
@@ -25,7 +26,7 @@ PADDING, OOV = "", "[UNK]"
 OOV_ID = 1
 
 
-class WordEncoder:
+class WordEncoder(TextEncoder):
     """Raw texts -> token ids with a `TextVectorization` layer (the RNN and feed-forward path).
 
     Args:
@@ -64,10 +65,6 @@ class WordEncoder:
         empty = tf.reduce_all(ids == 0, axis=1, keepdims=True)  # (batch, 1)
         first = tf.range(tf.shape(ids)[1]) == 0  # (time,)
         return tf.where(empty & first, OOV_ID, ids)
-
-    def encode_example(self, text):
-        """`encode` for one scalar text: int32 (time,)."""
-        return self.encode(tf.reshape(text, [1]))[0]
 
     def save(self, path):
         """Writes the vocabulary (see `save_vocabulary`)."""

@@ -18,6 +18,7 @@ import keras_hub
 import tensorflow as tf
 
 from tfrnn.data.cleaning import standardize
+from tfrnn.data.pipeline import TextEncoder
 from tfrnn.errors import DataError
 from tfrnn.files import atomic_write_text
 
@@ -25,7 +26,7 @@ RESERVED = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
-class WordPieceEncoder:
+class WordPieceEncoder(TextEncoder):
     """Raw texts -> BERT inputs (token_ids, segment_ids, padding_mask), all int32.
 
     Args:
@@ -74,10 +75,6 @@ class WordPieceEncoder:
         inputs = self.preprocessor(cleaned)  # (batch, max_len) each
         longest = tf.reduce_max(tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1))
         return {name: tf.cast(inputs[name][:, :longest], tf.int32) for name in INPUT_NAMES}
-
-    def encode_example(self, text):
-        """`encode` for one scalar text: dict of int32 (time,), unpadded."""
-        return {name: value[0] for name, value in self.encode(tf.reshape(text, [1])).items()}
 
     def save(self, path):
         """Writes the vocabulary, one token a line."""
