@@ -14,6 +14,8 @@ import sys
 
 import click
 
+from tfrnn import choices
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -96,8 +98,8 @@ def _flag_overrides(**flags):
         "test_path": "data.test_path",
         "data_dir": "data.data_dir",
         "model_kind": "model.kind",
-        "checkpoint": "model.checkpoint",
-        "cell": "model.cell",
+        "checkpoint": "model.bert.checkpoint",
+        "cell": "model.rnn.cell",
         "strategy": "train.strategy",
         "epochs": "train.epochs",
         "batch_size": "data.batch_size",
@@ -127,10 +129,10 @@ TRAIN_EXAMPLES = """
 \b
 Examples:
   tfrnn train                                   # embedded movie reviews, BiLSTM
-  tfrnn train --cell gru --epochs 5 model.units=128
+  tfrnn train --cell gru --epochs 5 model.rnn.units=128
   tfrnn train -c benchmarks/configs/imdb_bilstm.yaml --source aclimdb --data ~/aclImdb
   tfrnn train --source file --data reviews.csv data.text_column=review data.label_column=stars
-  tfrnn train --source file --data chnsenticorp.csv data.tokenizer=char
+  tfrnn train --source file --data chnsenticorp.csv model.rnn.tokenizer=char
   tfrnn train --resume runs/20260101-120000-lstm  # continue an interrupted run
   tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --source file --data sst2.tsv
   tfrnn train --model bert --strategy mirrored --devices /gpu:0,/gpu:1
@@ -140,16 +142,20 @@ Examples:
 @cli.command(epilog=TRAIN_EXAMPLES)
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
-@click.option("--source", type=click.Choice(["embedded", "imdb", "aclimdb", "file"]), help="Data source.")
+@click.option("--source", type=click.Choice(list(choices.SOURCES)), help="Data source.")
 @click.option("--data", "data_path", help="aclImdb folder or CSV/TSV/JSONL file (data.path).")
 @click.option("--data-dir", "data_dir", help="TFDS data directory for --source imdb (data.data_dir).")
 @click.option("--test-data", "test_path", help="Evaluation file for --source file (data.test_path).")
-@click.option("--model", "model_kind", type=click.Choice(["rnn", "feedforward", "bert"]), help="Model kind.")
-@click.option("--checkpoint", help="BERT checkpoint: Hugging Face-format folder, hf://..., kaggle://... or preset.")
-@click.option("--cell", type=click.Choice(["simple_rnn", "lstm", "gru", "feedback"]), help="Recurrent cell.")
+@click.option("--model", "model_kind", type=click.Choice(list(choices.KINDS)), help="Model kind (model.kind).")
+@click.option(
+    "--checkpoint", help="BERT checkpoint (model.bert.checkpoint): Hugging Face-format folder, hf://..., kaggle://... or preset."
+)
+@click.option("--cell", type=click.Choice(list(choices.CELLS)), help="Recurrent cell (model.rnn.cell).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
-@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker", "tpu"]), help="tf.distribute strategy (multi-worker reads TF_CONFIG).")
+@click.option(
+    "--strategy", type=click.Choice(list(choices.STRATEGIES)), help="tf.distribute strategy (multi-worker reads TF_CONFIG)."
+)
 @click.option("--devices", help="Comma-separated devices for --strategy, e.g. /gpu:0,/gpu:1.")
 @click.option("--output-dir", help="Parent folder of run directories (default runs).")
 @click.option("--name", help="Run directory name (default: time and cell).")
@@ -159,23 +165,20 @@ def train(overrides, config_path, resume_dir, **flags):
     """Train a text classifier; every output lands in one run directory.
 
     Configuration comes from the defaults, then --config, then the shortcut flags, then
-    KEY=VALUE overrides (dotted, e.g. model.units=128 train.learning_rate=0.001).
+    KEY=VALUE overrides (dotted, e.g. model.rnn.units=128 train.learning_rate=0.001). Only the
+    section of the chosen model kind may be set (model.rnn.*, model.feedforward.* or model.bert.*).
     """
     from pathlib import Path
 
     from tfrnn.config import load_config
-    from tfrnn.training import train as train_run
+    from tfrnn.training.train import train as train_run
 
     if resume_dir:
         run = Path(resume_dir)
         config_path = config_path or run / "config.yaml"
         flags.update(output_dir=str(run.parent), name=run.name)
     config = load_config(config_path, [*_flag_overrides(**flags), *overrides])
-    try:
-        result = train_run(config, resume=bool(resume_dir), log=click.echo)
-    except KeyboardInterrupt:
-        run_dir = Path(config.output_dir) / (config.run_name or "")
-        raise UserError(f"interrupted; continue with: tfrnn train --resume {run_dir}") from None
+    result = train_run(config, resume=bool(resume_dir), log=click.echo)
     if (result.run_dir / "metrics.json").is_file():  # a non-chief worker keeps nothing
         click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
 
@@ -206,7 +209,7 @@ def evaluate(run_dir, overrides, data_path):
 def predict(run_dir, texts, text_file, as_json):
     """Predict the label of each TEXT (or each line of --file)."""
     from tfrnn.data.readers import decode_utf8
-    from tfrnn.training.inference import load_run
+    from tfrnn.runs import load_run
 
     if text_file:  # bad UTF-8 is reported at its line and column
         content = decode_utf8(text_file.read(), getattr(text_file, "name", "<stdin>"))

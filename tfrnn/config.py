@@ -1,49 +1,61 @@
-"""Run configuration: dataclasses <-> YAML, with dotted overrides (`model.units=128`).
+"""Run configuration: frozen dataclasses <-> YAML, with dotted overrides (`model.rnn.units=128`).
 
-Built on OmegaConf's structured configs, which type-check every value against the
-dataclass fields. Every run directory keeps the resolved config as `config.yaml`.
+A run's configuration is, in order: the defaults below, the model kind's defaults
+(`KIND_DEFAULTS`), a YAML file, the CLI's shortcut flags, dotted overrides. `load_config` merges
+and checks them (OmegaConf type-checks every value against the fields; the allowed values come
+from `tfrnn.choices`). `resolve` then adds what the data and the checkpoint decide (labels,
+BERT's case and accent rules, the run name) and gives the run spec: the frozen object that the
+run directory keeps as `config.yaml` and every later command reads. Nothing writes into a
+config: every dataclass is frozen, and changes are new objects (`dataclasses.replace`).
+
+The model section is a one-of, as in TF Model Garden: `model.kind` names the kind and only that
+kind's section (`model.rnn`, `model.feedforward` or `model.bert`) may be given.
+
+Importing this module is cheap (no Keras, no TensorFlow): the CLI's `--help` uses it.
 """
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import List, Optional
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from tfrnn import __version__, choices
 from tfrnn.errors import ConfigError
 from tfrnn.files import atomic_write_text
 
 
-@dataclass
+def _tuples(obj, *names):
+    """Frozen dataclasses keep lists as tuples, so that nothing inside them can change."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and not isinstance(value, tuple):
+            object.__setattr__(obj, name, tuple(value))
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Where the labelled text comes from and how it becomes batches of token ids.
+    """Where the labelled text comes from, how it is cleaned and batched.
 
     Args:
-        source: str. "embedded" (the package's movie reviews), "imdb" (TFDS imdb_reviews),
-            "aclimdb" (an aclImdb-style folder) or "file" (CSV, TSV or JSONL).
+        source: str. A `tfrnn.choices.SOURCES` name.
         path: str or None. The folder or file for "aclimdb" and "file".
         test_path: str or None. A separate evaluation file for "file".
         data_dir: str or None. TFDS data directory for "imdb".
         text_column: str. Column (or JSON key) holding the text.
         label_column: str. Column (or JSON key) holding the label.
-        labels: list of str or None. Label names in index order; None infers them (sorted).
+        labels: list of str or None. Label names in index order; None: inferred from the
+            training data (sorted) when the run is resolved.
         validation_split: float. Fraction of the training data held out, seeded and stratified.
         limit: int or None. Use at most this many training examples (quick runs).
-        lowercase: bool. Lower-case the text (for BERT, set from the checkpoint's tokenizer).
-        strip_accents: bool or None. WordPiece: remove accents; None follows `lowercase`
-            (Hugging Face's rule; set from the checkpoint).
         strip_html: bool. Remove HTML tags such as `<br />` and unescape entities.
         unicode_form: str or None. Unicode normalisation ("NFKC"); needs TensorFlow Text in exports.
-        blank_texts: str. "skip" (counted and reported) or "error" for empty texts.
-        tokenizer: str. "word", "char" (character mode, for Chinese) or "wordpiece" (BERT;
-            set by `model.kind=bert`).
-        vocab_size: int. Vocabulary size including the padding and OOV tokens (WordPiece: the
-            size of a vocabulary learned for a BERT without checkpoint).
-        max_len: int. Truncate token sequences to this length (BERT: the sequence length,
-            [CLS] and [SEP] included).
+        blank_texts: str. A `tfrnn.choices.BLANK_TEXTS` name.
+        max_len: int. Longest token sequence the model sees (BERT: [CLS] and [SEP] included).
         batch_size: int. Global batch size (split across replicas).
         bucket: bool. Batch texts of similar length together to cut padding.
         shuffle_buffer: int. Shuffle buffer size for training.
@@ -59,84 +71,154 @@ class DataConfig:
     labels: Optional[List[str]] = None
     validation_split: float = 0.1
     limit: Optional[int] = None
-    lowercase: bool = True
-    strip_accents: Optional[bool] = None
     strip_html: bool = True
     unicode_form: Optional[str] = None
     blank_texts: str = "skip"
-    tokenizer: str = "word"
-    vocab_size: int = 20000
     max_len: int = 200
     batch_size: int = 32
     bucket: bool = True
     shuffle_buffer: int = 10000
     cache: bool = True
 
+    def __post_init__(self):
+        _tuples(self, "labels")
 
-@dataclass
-class ModelConfig:
-    """The classifier.
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """`model.kind=rnn`: token ids -> embedding -> recurrent layers -> pooling -> head.
 
     Args:
-        kind: str. "rnn" (embedding -> recurrent layers -> pooling -> head), "feedforward"
-            (mean of embeddings -> dense) or "bert" (a BERT encoder -> pooling -> head; its
-            defaults are in `KIND_DEFAULTS`).
-        checkpoint: str or None. BERT: a local Hugging Face-format folder, `hf://org/name`,
-            `kaggle://...`, a keras-hub preset name or folder; None builds a small BERT from
-            scratch (num_layers, units as hidden size, num_heads) on a learned vocabulary.
-        cell: str. "simple_rnn", "lstm", "gru" or "feedback".
-        feedback_base: str. The feedback cell's base step, "lstm" or "gru".
+        tokenizer: str. A `tfrnn.choices.TOKENIZERS` name ("char" for Chinese).
+        vocab_size: int. Vocabulary size learned from the training texts, padding and OOV included.
+        lowercase: bool. Lower-case the text before tokenising.
         embedding_dim: int. Size of the token embeddings.
-        units: int. Hidden size of each recurrent layer (per direction); BERT from scratch:
-            the hidden size.
-        num_layers: int. Number of stacked recurrent layers (BERT from scratch: blocks).
-        num_heads: int. BERT from scratch: attention heads.
+        cell: str. A `tfrnn.choices.CELLS` name.
+        feedback_base: str. The feedback cell's base step (`tfrnn.choices.FEEDBACK_BASES`).
+        units: int. Hidden size of each recurrent layer (per direction).
+        layers: int. Number of stacked recurrent layers.
         bidirectional: bool. Wrap each recurrent layer in `keras.layers.Bidirectional`.
-        pooling: str. "last", "mean" or "max" over time (masked); BERT: "cls" (the pooled
-            [CLS] output), "mean" or "max".
-        dropout: float. Dropout before the head (and on the embeddings).
+        pooling: str. A `tfrnn.choices.RNN_POOLINGS` name (masked).
+        dropout: float. Dropout on the embeddings and before the head.
         recurrent_dropout: float. Recurrent dropout inside the cells.
-        hidden_units: int. Size of the dense hidden layer of the feed-forward model.
     """
 
-    kind: str = "rnn"
-    checkpoint: Optional[str] = None
+    tokenizer: str = "word"
+    vocab_size: int = 20000
+    lowercase: bool = True
+    embedding_dim: int = 64
     cell: str = "lstm"
     feedback_base: str = "lstm"
-    embedding_dim: int = 64
     units: int = 64
-    num_layers: int = 1
-    num_heads: int = 2
+    layers: int = 1
     bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.3
     recurrent_dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeedForwardConfig:
+    """`model.kind=feedforward`: the bag-of-embeddings baseline (word order ignored).
+
+    Args:
+        tokenizer: str. A `tfrnn.choices.TOKENIZERS` name.
+        vocab_size: int. Vocabulary size, padding and OOV included.
+        lowercase: bool. Lower-case the text before tokenising.
+        embedding_dim: int. Size of the token embeddings.
+        hidden_units: int. Size of the hidden dense layer.
+        dropout: float. Dropout before the head.
+    """
+
+    tokenizer: str = "word"
+    vocab_size: int = 20000
+    lowercase: bool = True
+    embedding_dim: int = 64
     hidden_units: int = 64
+    dropout: float = 0.3
 
 
-@dataclass
+@dataclass(frozen=True)
+class BertConfig:
+    """`model.kind=bert`: a BERT encoder -> pooling -> head, with its WordPiece tokenizer.
+
+    Args:
+        checkpoint: str or None. A local Hugging Face-format folder, `hf://org/name`,
+            `kaggle://...`, a keras-hub preset name or folder; None trains a small BERT from
+            scratch (`layers`, `hidden_dim`, `heads`) on a vocabulary learned from the data.
+        pooling: str. A `tfrnn.choices.BERT_POOLINGS` name.
+        dropout: float. Dropout before the head.
+        lowercase: bool or None. The tokenizer lower-cases; None: the checkpoint's setting
+            (from scratch: true). Resolved when the run starts.
+        strip_accents: bool or None. The tokenizer removes accents; None: the checkpoint's
+            setting (from scratch: follows `lowercase`). Resolved when the run starts.
+        vocab_size: int. From scratch: size of the learned WordPiece vocabulary.
+        layers: int. From scratch: transformer blocks.
+        hidden_dim: int. From scratch: hidden size (a multiple of `heads`; feed-forward 4x).
+        heads: int. From scratch: attention heads.
+    """
+
+    checkpoint: Optional[str] = None
+    pooling: str = "cls"
+    dropout: float = 0.1
+    lowercase: Optional[bool] = None
+    strip_accents: Optional[bool] = None
+    vocab_size: int = 8000
+    layers: int = 2
+    hidden_dim: int = 64
+    heads: int = 2
+
+
+# model.kind -> its section's dataclass (the kinds themselves: tfrnn.choices.KINDS).
+SECTIONS = {"rnn": RNNConfig, "feedforward": FeedForwardConfig, "bert": BertConfig}
+
+# The fields of a BERT trained from scratch; with a checkpoint, the checkpoint decides them.
+BERT_SCRATCH_FIELDS = ("vocab_size", "layers", "hidden_dim", "heads")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The classifier: its kind, and that kind's section (the others stay None).
+
+    Args:
+        kind: str. A `tfrnn.choices.KINDS` name.
+        rnn: RNNConfig or None. Settings of `kind=rnn`.
+        feedforward: FeedForwardConfig or None. Settings of `kind=feedforward`.
+        bert: BertConfig or None. Settings of `kind=bert`.
+    """
+
+    kind: str = "rnn"
+    rnn: Optional[RNNConfig] = None
+    feedforward: Optional[FeedForwardConfig] = None
+    bert: Optional[BertConfig] = None
+
+    @property
+    def section(self):
+        """The active kind's section."""
+        return getattr(self, self.kind)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How the model is fitted.
 
     Args:
         epochs: int. Maximum number of epochs.
-        optimizer: str. "adam" or "adamw".
+        optimizer: str. A `tfrnn.choices.OPTIMIZERS` name.
         learning_rate: float. Peak learning rate.
         weight_decay: float. Decoupled weight decay (AdamW only).
         warmup_ratio: float. Fraction of the steps spent warming up linearly from 0.
-        decay: str. After warmup: "constant", "linear" (to 0) or "cosine".
+        decay: str. After warmup, a `tfrnn.choices.SCHEDULES` name.
         clipnorm: float or None. Clip each gradient's norm; None for no clipping.
-        monitor: str. What picks the best epoch (kept checkpoint, early stopping): "val_loss" or
-            "val_accuracy"; without a validation split, the training loss.
+        monitor: str. What picks the best epoch (kept checkpoint, early stopping), a
+            `tfrnn.choices.MONITORS` name; without a validation split, the training loss.
         early_stopping_patience: int. Epochs without improvement of `monitor` before stopping; 0 is off.
-        precision: str. "float32", "mixed_float16" (GPU) or "mixed_bfloat16" (TPU, recent CPUs):
-            Keras' dtype policy while the model is built and trained.
-        strategy: str. `tf.distribute` strategy: "auto" (a TPU if attached, else mirrored over
-            several GPUs, else the default), "one-device", "mirrored", "multi-worker" (TF_CONFIG)
-            or "tpu"; see `tfrnn.distribute`.
+        precision: str. Keras' dtype policy while the model is built and trained
+            (`tfrnn.choices.PRECISIONS`).
+        strategy: str. A `tfrnn.choices.STRATEGIES` name; see `tfrnn.distribute`.
         devices: list of str or None. Devices for "one-device" (the first) and "mirrored"
             (e.g. ["/gpu:0", "/gpu:1"]); None uses all GPUs, else the CPU.
-        seed: int. Seed of Python, NumPy and the backend.
+        seed: int. Seed of Python, NumPy, the backend, the data shuffle and the limit sample.
         deterministic: bool. Ask TensorFlow for deterministic ops (slower).
         jit_compile: bool. Compile the train step with XLA.
         tensorboard: bool. Write TensorBoard logs under the run directory.
@@ -161,17 +243,22 @@ class TrainConfig:
     tensorboard: bool = True
     verbose: int = 1
 
+    def __post_init__(self):
+        _tuples(self, "devices")
 
-@dataclass
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything a `tfrnn train` run needs.
+    """Everything a `tfrnn train` run needs; once resolved, the run spec.
 
     Args:
         data: DataConfig. The data.
         model: ModelConfig. The model.
         train: TrainConfig. The fitting.
         output_dir: str. Parent folder of run directories.
-        run_name: str or None. The run directory's name; None makes one from the time.
+        run_name: str or None. The run directory's name (one path component); None: the time
+            and the model, when the run is resolved.
+        tfrnn_version: str or None. The tfrnn that resolved the spec (None before).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -179,29 +266,20 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     output_dir: str = "runs"
     run_name: Optional[str] = None
+    tfrnn_version: Optional[str] = None
+
+    @property
+    def run_dir(self):
+        """The run directory, once `run_name` is resolved."""
+        return Path(self.output_dir) / self.run_name
 
 
-CHOICES = {
-    "data.source": ("embedded", "imdb", "aclimdb", "file"),
-    "data.blank_texts": ("skip", "error"),
-    "data.tokenizer": ("word", "char", "wordpiece"),
-    "model.kind": ("rnn", "feedforward", "bert"),
-    "model.cell": ("simple_rnn", "lstm", "gru", "feedback"),
-    "model.feedback_base": ("lstm", "gru"),
-    "train.optimizer": ("adam", "adamw"),
-    "train.decay": ("constant", "linear", "cosine"),
-    "train.monitor": ("val_loss", "val_accuracy"),
-    "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
-    "train.strategy": ("auto", "one-device", "mirrored", "multi-worker", "tpu"),
-}
-
-# Defaults that differ by model.kind, applied under the config file and the overrides. BERT:
+# Defaults that differ by model.kind, under the config file and the overrides. BERT:
 # fine-tuning as in Devlin et al. (AdamW 2e-5, 10% warmup then linear decay, 3 epochs) with
 # sequences of 128 WordPiece tokens.
 KIND_DEFAULTS = {
     "bert": {
-        "data": {"tokenizer": "wordpiece", "max_len": 128, "vocab_size": 8000},
-        "model": {"pooling": "cls", "dropout": 0.1, "units": 64, "num_layers": 2},
+        "data": {"max_len": 128},
         "train": {
             "optimizer": "adamw",
             "learning_rate": 2e-5,
@@ -215,9 +293,141 @@ KIND_DEFAULTS = {
     },
 }
 
+# Keys of tfrnn 0.1's flat model section (and the tokenizer settings that moved into the kinds'
+# sections) -> their field in the kind's section. They are refused with the new key.
+MOVED = {
+    "model.checkpoint": "checkpoint",
+    "model.cell": "cell",
+    "model.feedback_base": "feedback_base",
+    "model.embedding_dim": "embedding_dim",
+    "model.units": {"rnn": "units", "bert": "hidden_dim"},
+    "model.num_layers": {"rnn": "layers", "bert": "layers"},
+    "model.num_heads": "heads",
+    "model.bidirectional": "bidirectional",
+    "model.pooling": "pooling",
+    "model.dropout": "dropout",
+    "model.recurrent_dropout": "recurrent_dropout",
+    "model.hidden_units": "hidden_units",
+    "data.tokenizer": "tokenizer",
+    "data.vocab_size": "vocab_size",
+    "data.lowercase": "lowercase",
+    "data.strip_accents": "strip_accents",
+}
+
+# Dotted key -> its table of allowed values. Pooling depends on the kind (see `validate`).
+CHOICES = {
+    "data.source": choices.SOURCES,
+    "data.blank_texts": choices.BLANK_TEXTS,
+    "model.kind": choices.KINDS,
+    "model.rnn.tokenizer": choices.TOKENIZERS,
+    "model.rnn.cell": choices.CELLS,
+    "model.rnn.feedback_base": choices.FEEDBACK_BASES,
+    "model.rnn.pooling": choices.RNN_POOLINGS,
+    "model.feedforward.tokenizer": choices.TOKENIZERS,
+    "model.bert.pooling": choices.BERT_POOLINGS,
+    "train.optimizer": choices.OPTIMIZERS,
+    "train.decay": choices.SCHEDULES,
+    "train.monitor": choices.MONITORS,
+    "train.precision": choices.PRECISIONS,
+    "train.strategy": choices.STRATEGIES,
+}
+
+POSITIVE = (
+    "data.batch_size",
+    "data.max_len",
+    "data.shuffle_buffer",
+    "model.rnn.vocab_size",
+    "model.rnn.embedding_dim",
+    "model.rnn.units",
+    "model.rnn.layers",
+    "model.feedforward.vocab_size",
+    "model.feedforward.embedding_dim",
+    "model.feedforward.hidden_units",
+    "model.bert.vocab_size",
+    "model.bert.layers",
+    "model.bert.hidden_dim",
+    "model.bert.heads",
+    "train.epochs",
+    "train.learning_rate",
+)
+
+RATES = ("model.rnn.dropout", "model.rnn.recurrent_dropout", "model.feedforward.dropout", "model.bert.dropout")
+
 
 def _one_line(error):
     return " ".join(str(error).split("\n")[0].split())
+
+
+class _Input:
+    """What the user gave: a YAML file and dotted overrides, untyped, with where each key came from.
+
+    Args:
+        path: Path or None. The YAML file.
+        overrides: list of str. `key=value` items.
+    """
+
+    def __init__(self, path, overrides):
+        self.path = path
+        self.file = self._load_file(path) if path is not None else OmegaConf.create({})
+        self.overrides = []
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. model.rnn.units=128")
+            try:
+                self.overrides.append((item, OmegaConf.from_dotlist([item])))
+            except OmegaConfBaseException as error:
+                raise ConfigError(f"override {item!r}: {_one_line(error)}") from None
+
+    @staticmethod
+    def _load_file(path):
+        try:
+            loaded = OmegaConf.load(path)
+        except yaml.MarkedYAMLError as error:  # syntax
+            mark = error.problem_mark
+            raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: {error.problem}") from None
+        except (OSError, UnicodeDecodeError, OmegaConfBaseException) as error:
+            raise ConfigError(f"{path}: {_one_line(error)}") from None
+        if not isinstance(loaded, DictConfig):
+            raise ConfigError(f"{path}: expected a mapping of sections (data, model, train)")
+        return loaded
+
+    def keys(self):
+        """Every dotted leaf key given (the file's first, then the overrides')."""
+        keys = list(_leaf_keys(self.file))
+        for _, override in self.overrides:
+            keys += [key for key in _leaf_keys(override) if key not in keys]
+        return keys
+
+    def get(self, key, default=None):
+        """The value given last for `key`, or `default`."""
+        value = OmegaConf.select(self.file, key, default=default)
+        for _, override in self.overrides:
+            value = OmegaConf.select(override, key, default=value)
+        return value
+
+    def where(self, key):
+        """`file:line: ` when `key` comes from the file (and no override), `override 'k=v': `
+        when from an override, else ''."""
+        for item, override in reversed(self.overrides):
+            if OmegaConf.select(override, key, default=_ABSENT) is not _ABSENT:
+                return f"override {item!r}: "
+        line = _key_line(self.path, key) if self.path is not None else None
+        if line is not None:
+            return f"{self.path}:{line}: "
+        return f"{self.path}: " if self.path is not None and key in self.keys() else ""
+
+
+_ABSENT = object()
+
+
+def _leaf_keys(node, prefix=""):
+    for key in node:
+        value = node[key] if not OmegaConf.is_missing(node, key) else None
+        dotted = f"{prefix}{key}"
+        if isinstance(value, DictConfig) and len(value):
+            yield from _leaf_keys(value, dotted + ".")
+        else:
+            yield dotted
 
 
 def _key_line(path, key):
@@ -234,131 +444,222 @@ def _key_line(path, key):
     return line
 
 
-def _where(path, error):
-    """`file:line: key` for an error about a key of a YAML file (`file` when there is no key)."""
-    key = getattr(error, "full_key", "")
-    if not key:
-        return str(path)
-    line = _key_line(path, key)
-    return f"{path}:{line}: {key}" if line else f"{path}: {key}"
+def _writable(node):
+    """OmegaConf marks frozen dataclasses read-only; merging needs them writable."""
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        child = node[key]
+        if isinstance(child, DictConfig):
+            _writable(child)
+    return node
 
 
-def _merged(base, path, overrides):
-    """`base`, then the YAML file at `path` (or None), then dotted overrides, as OmegaConf."""
-    merged = base
-    if path is not None:
-        try:
-            merged = OmegaConf.merge(merged, OmegaConf.load(path))
-        except yaml.MarkedYAMLError as error:  # syntax
-            mark = error.problem_mark
-            raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: {error.problem}") from None
-        except Exception as error:  # schema (unknown key, wrong type) and decoding errors
-            raise ConfigError(f"{_where(path, error)}: {_one_line(error)}") from None
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. model.units=128")
-        try:
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([item]))
-        except OmegaConfBaseException as error:
-            raise ConfigError(f"override {item!r}: {_one_line(error)}") from None
-    return merged
+def _check_kind_sections(given, kind):
+    """Refuses keys of another kind's section and the flat keys of tfrnn 0.1."""
+    for key in given.keys():
+        parts = key.split(".")
+        if parts[0] == "model" and len(parts) > 1 and parts[1] in SECTIONS and parts[1] != kind:
+            raise ConfigError(
+                f"{given.where(key)}{key}: a setting of model.kind={parts[1]}, not of model.kind={kind} "
+                f"(its settings are model.{kind}.*)",
+                key,
+            )
+        moved = MOVED.get(".".join(parts[:2]))
+        if moved is not None and len(parts) == 2:
+            new = moved.get(kind) if isinstance(moved, dict) else moved
+            if new in {f.name for f in dataclasses.fields(SECTIONS[kind])}:
+                hint = f"it is model.{kind}.{new} now"
+            else:
+                hint = f"model.kind={kind} has no such setting (see model.{kind}.*)"
+            raise ConfigError(f"{given.where(key)}{key}: {hint}", key)
 
 
 def load_config(path=None, overrides=()):
-    """Builds a RunConfig from defaults, the model kind's defaults (`KIND_DEFAULTS`), an
-    optional YAML file, then dotted overrides.
+    """Builds a RunConfig from defaults, the kind's defaults, a YAML file and dotted overrides.
 
     Args:
         path: str, Path or None. A YAML file with any subset of the fields.
         overrides: iterable of str. `key.sub=value` items, applied last.
 
     Returns:
-        RunConfig, type-checked and with choices validated.
+        RunConfig (frozen), type-checked and validated; fields that the run decides (labels,
+        BERT's case rules, run_name) may still be None: see `resolve`.
 
     Raises:
-        ConfigError: a missing file, bad YAML, an unknown key, a wrong type or choice.
+        ConfigError: a missing file, bad YAML, an unknown key or a key of another model kind,
+            a wrong type, choice or range; it names the file and line, or the override.
     """
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-    defaults = OmegaConf.structured(RunConfig)
-    merged = _merged(defaults, path, overrides)
-    kind = merged.model.kind
-    if kind in KIND_DEFAULTS:  # the file and the overrides still win over the kind's defaults
-        merged = _merged(OmegaConf.merge(defaults, KIND_DEFAULTS[kind]), path, overrides)
+    given = _Input(path, list(overrides))
+    kind = given.get("model.kind", "rnn")
+    if kind not in choices.KINDS:
+        raise ConfigError(f"{given.where('model.kind')}model.kind={kind!r}: expected one of {', '.join(choices.KINDS)}")
+    _check_kind_sections(given, kind)
+    merged = _writable(OmegaConf.structured(RunConfig(model=ModelConfig(kind=kind, **{kind: SECTIONS[kind]()}))))
+    merged = OmegaConf.merge(merged, KIND_DEFAULTS.get(kind, {}))
     try:
-        config = OmegaConf.to_object(merged)  # resolves ${...} interpolations
-    except OmegaConfBaseException as error:
+        merged = OmegaConf.merge(merged, given.file)
+    except OmegaConfBaseException as error:  # unknown key, wrong type
+        key = getattr(error, "full_key", "")
+        raise ConfigError(f"{given.where(key) if key else f'{path}: '}{key + ': ' if key else ''}{_one_line(error)}") from None
+    for item, override in given.overrides:
+        try:
+            merged = OmegaConf.merge(merged, override)
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"override {item!r}: {_one_line(error)}") from None
+    try:
+        config = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:  # ${...} interpolations
         raise ConfigError(f"{getattr(error, 'full_key', '')}: {_one_line(error)}") from None
     try:
-        validate(config)
+        validate(config, given.keys())
     except ConfigError as error:
-        from_file = path is not None and not any(o.startswith(f"{error.key}=") for o in overrides)
-        line = _key_line(path, error.key) if from_file else None
-        if line is None:
-            raise
-        raise ConfigError(f"{path}:{line}: {error}", error.key) from None
+        raise ConfigError(f"{given.where(error.key) if error.key else ''}{error}", error.key) from None
     return config
 
 
-def validate(config):
-    """Checks the fields that have a fixed set of values or a range.
+def get(config, key):
+    """The value of a dotted key (`model.rnn.cell`) in a RunConfig."""
+    value = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def validate(config, given=()):
+    """Checks choices, ranges and the settings that must agree with each other.
 
     Args:
         config: RunConfig. The config to check.
+        given: iterable of str. Dotted keys the user set explicitly (some are refused in context).
 
     Raises:
         ConfigError: naming the key (also as `.key`), the value and what is allowed.
     """
-    for key, allowed in CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if value not in allowed:
-            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}", key)
+    kind = config.model.kind
+    for key in (k for k in CHOICES if _applies(k, kind)):
+        value = get(config, key)
+        if value not in CHOICES[key]:
+            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(CHOICES[key])}", key)
+    for key in (k for k in POSITIVE if _applies(k, kind)):
+        if get(config, key) <= 0:
+            raise ConfigError(f"{key}={get(config, key)}: must be positive", key)
+    for key in (k for k in RATES if _applies(k, kind)):
+        if not 0.0 <= get(config, key) < 1.0:
+            raise ConfigError(f"{key}={get(config, key)}: expected 0 <= x < 1", key)
     if not 0.0 <= config.data.validation_split < 1.0:
         raise ConfigError(
-            f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1",
-            "data.validation_split",
+            f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1", "data.validation_split"
         )
-    for key in ("data.batch_size", "data.max_len", "data.vocab_size", "model.units", "model.num_heads", "train.epochs"):
-        section, name = key.split(".")
-        if getattr(getattr(config, section), name) <= 0:
-            raise ConfigError(f"{key} must be positive", key)
-    bert = config.model.kind == "bert"
-    if config.model.checkpoint and not bert:
+    if config.data.limit is not None and config.data.limit <= 0:
+        raise ConfigError(f"data.limit={config.data.limit}: expected a positive number or null", "data.limit")
+    if config.run_name is not None:
+        _check_run_name(config.run_name)
+    if kind == "bert":
+        _validate_bert(config.model.bert, given)
+
+
+def _applies(key, kind):
+    """Whether a dotted key is checked for `kind`: not when it is in another kind's section."""
+    parts = key.split(".")
+    return parts[0] != "model" or parts[1] not in SECTIONS or parts[1] == kind
+
+
+def _validate_bert(bert, given):
+    if bert.checkpoint:
+        for name in BERT_SCRATCH_FIELDS:
+            if f"model.bert.{name}" in given:
+                raise ConfigError(
+                    f"model.bert.{name}: only for a BERT trained from scratch; the checkpoint "
+                    f"{bert.checkpoint!r} decides it",
+                    f"model.bert.{name}",
+                )
+    elif bert.hidden_dim % bert.heads:
         raise ConfigError(
-            f"model.checkpoint={config.model.checkpoint!r}: only model.kind=bert loads a checkpoint", "model.checkpoint"
-        )
-    if bert != (config.data.tokenizer == "wordpiece"):
-        raise ConfigError(
-            f"data.tokenizer={config.data.tokenizer!r} with model.kind={config.model.kind!r}: "
-            "wordpiece goes with bert, and bert with wordpiece",
-            "data.tokenizer",
-        )
-    poolings = ("cls", "mean", "max") if bert else ("last", "mean", "max")
-    if config.model.pooling not in poolings:
-        raise ConfigError(
-            f"model.pooling={config.model.pooling!r}: expected one of {', '.join(poolings)}",
-            "model.pooling",
-        )
-    if bert and config.model.checkpoint is None and config.model.units % config.model.num_heads:
-        raise ConfigError(
-            f"model.units={config.model.units} must be a multiple of model.num_heads={config.model.num_heads}",
-            "model.units",
+            f"model.bert.hidden_dim={bert.hidden_dim} must be a multiple of model.bert.heads={bert.heads}",
+            "model.bert.hidden_dim",
         )
 
 
-def to_yaml(config):
-    """Serialises a RunConfig to YAML text."""
-    return OmegaConf.to_yaml(OmegaConf.structured(config))
+def _check_run_name(name):
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise ConfigError(f"run_name={name!r}: expected one folder name (no '/', not starting with '.')", "run_name")
 
 
-def save_config(config, path):
-    """Writes a RunConfig as YAML to `path`."""
-    atomic_write_text(path, to_yaml(config))
+def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None):
+    """The run spec: `config` with what the data and the checkpoint decided filled in.
+
+    Args:
+        config: RunConfig. From `load_config`.
+        labels: list of str. The label names, in index order (the data's, or `data.labels`).
+        run_name: str or None. The run directory's name; None keeps `config.run_name`, or
+            makes one from the time and the model.
+        lowercase: bool or None. BERT: the checkpoint's case rule (None: no checkpoint).
+        strip_accents: bool or None. BERT: the checkpoint's accent rule.
+
+    Returns:
+        RunConfig, frozen, with labels, run_name, tfrnn_version (and for BERT lowercase and
+        strip_accents) set.
+
+    Raises:
+        ConfigError: an explicit BERT case setting that contradicts the checkpoint.
+    """
+    model = config.model
+    if model.kind == "bert":
+        model = dataclasses.replace(model, bert=_resolve_bert_case(model.bert, lowercase, strip_accents))
+    what = model.rnn.cell if model.kind == "rnn" else model.kind
+    name = run_name or config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{what}")
+    _check_run_name(name)
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, labels=tuple(labels)),
+        model=model,
+        run_name=name,
+        tfrnn_version=__version__,
+    )
+
+
+def _resolve_bert_case(bert, lowercase, strip_accents):
+    decided = {"lowercase": lowercase, "strip_accents": strip_accents}
+    if bert.checkpoint is None:  # from scratch: lower-case unless told otherwise
+        decided["lowercase"] = True if bert.lowercase is None else bert.lowercase
+        decided["strip_accents"] = decided["lowercase"] if bert.strip_accents is None else bert.strip_accents
+        return dataclasses.replace(bert, **decided)
+    for name, value in decided.items():
+        mine = getattr(bert, name)
+        if mine is not None and mine != value:
+            raise ConfigError(
+                f"model.bert.{name}={mine}: the checkpoint's tokenizer says {value}; leave it unset", f"model.bert.{name}"
+            )
+    return dataclasses.replace(bert, **decided)
 
 
 def as_dict(config):
-    """A RunConfig (or section) as plain nested dicts."""
-    return dataclasses.asdict(config)
+    """A RunConfig as plain nested dicts and lists, without the sections of other kinds (nor,
+    with a BERT checkpoint, the from-scratch fields it decides)."""
+
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return list(value) if isinstance(value, tuple) else value
+
+    result = plain(config)
+    kind = config.model.kind
+    section = result["model"][kind]
+    if kind == "bert" and config.model.bert.checkpoint:  # the checkpoint decided them
+        section = {k: v for k, v in section.items() if k not in BERT_SCRATCH_FIELDS}
+    result["model"] = {"kind": kind, kind: section}
+    return result
+
+
+def to_yaml(config):
+    """Serialises a RunConfig to YAML text (only the active model kind's section)."""
+    return yaml.safe_dump(as_dict(config), sort_keys=False, allow_unicode=True)
+
+
+def save_config(config, path):
+    """Writes a RunConfig as YAML to `path`, atomically."""
+    atomic_write_text(path, to_yaml(config))

@@ -24,3 +24,7 @@ class DataError(TfrnnError):
 
 class ClusterError(TfrnnError):
     """Multi-worker training lost a worker (it stopped, or stopped answering)."""
+
+
+class Interrupted(TfrnnError):
+    """A run stopped by Ctrl-C; the message says how to resume it."""

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from tfrnn.errors import ConfigError
 from tfrnn.tf_serving import WARMUP_FILE, write_warmup_requests
-from tfrnn.training.inference import load_run
+from tfrnn.runs import load_run
 
 
 def next_version(model_root):
@@ -33,22 +33,20 @@ def next_version(model_root):
 
 
 def _serving_archive(run):
+    """The run's model, its preprocessor in front and a softmax behind, as `serving_default`."""
+    model = run.model
     archive = keras.export.ExportArchive()
-    archive.track(run.model)
-    for trackable in run.encoder.trackables:
-        archive.track(trackable)
+    archive.track(model)
+    archive.track(model.preprocessor)  # its lookup tables (vocabulary) are resources of the graph
     label_names = tf.constant(run.label_names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(text):
-        inputs = run.encoder.encode(text)  # (batch, time) token ids, or a dict of them (BERT)
-        probabilities = run.model(inputs, training=False)  # (batch, classes)
+        inputs = model.preprocessor(text)  # (batch, time) token ids, or a dict of them (BERT)
+        logits = model(inputs, training=False)  # (batch, classes)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # (batch,)
-        return {
-            "probabilities": tf.cast(probabilities, tf.float32),
-            "label_id": label_id,
-            "label": tf.gather(label_names, label_id),
-        }
+        return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(label_names, label_id)}
 
     archive.add_endpoint("serving_default", serve)
     return archive
@@ -106,7 +104,7 @@ def export_run(run_dir, model_root, version=None):
         extra = staging / "assets.extra"
         extra.mkdir(exist_ok=True)
         shutil.copy(run.paths.config, extra / "tfrnn_config.yaml")
-        write_warmup_requests(extra / WARMUP_FILE, model_root.name, run.config.data.max_len)
+        write_warmup_requests(extra / WARMUP_FILE, model_root.name, run.spec.data.max_len)
         (extra / "labels.txt").write_text("\n".join(run.label_names) + "\n", encoding="utf-8")
         os.replace(staging, target)
     except BaseException:

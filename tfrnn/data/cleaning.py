@@ -1,7 +1,7 @@
 """Text cleaning as TensorFlow string ops, so that training and serving clean alike.
 
-The same function runs inside `TextVectorization` (training, evaluation, prediction) and
-inside the exported SavedModel's serving graph, which takes raw text. Only core TensorFlow
+The same function runs inside the model's preprocessor (training, evaluation, prediction) and
+so inside the exported SavedModel's serving graph, which takes raw text. Only core TensorFlow
 ops are used, so the export loads with `import tensorflow` alone, except with
 `unicode_form` set: Unicode normalisation comes from TensorFlow Text, which the export then
 needs at load time (TF Serving links it).
@@ -30,7 +30,7 @@ PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 _FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 
 
-def standardize(texts, config, strip_punctuation=False):
+def standardize(texts, strip_html=True, unicode_form=None, lowercase=False, strip_punctuation=False):
     """Cleans a string tensor: HTML, Unicode form, case, punctuation, whitespace.
 
     Steps, in order: tags (`<br />`) become spaces and common entities (`&amp;`, `&lt;`,
@@ -41,7 +41,9 @@ def standardize(texts, config, strip_punctuation=False):
 
     Args:
         texts: tf.Tensor of tf.string, any shape.
-        config: DataConfig. Uses `strip_html`, `unicode_form` and `lowercase`.
+        strip_html: bool. Remove tags and unescape entities.
+        unicode_form: str or None. "NFC", "NFD", "NFKC" or "NFKD" (TensorFlow Text's op).
+        lowercase: bool. Lower-case the text.
         strip_punctuation: bool. Also remove ASCII punctuation (word tokenizer).
 
     Returns:
@@ -50,19 +52,17 @@ def standardize(texts, config, strip_punctuation=False):
     Raises:
         ConfigError: `unicode_form` is not NFC, NFD, NFKC, NFKD or None.
     """
-    if config.strip_html:
+    if strip_html:
         texts = tf.strings.regex_replace(texts, _TAG, " ")
         for entity, character in _ENTITIES:
             texts = tf.strings.regex_replace(texts, entity, character, replace_global=True)
-    if config.unicode_form is not None:
-        if config.unicode_form not in _FORMS:
-            raise ConfigError(
-                f"data.unicode_form={config.unicode_form!r}: expected one of {', '.join(_FORMS)} or null"
-            )
+    if unicode_form is not None:
+        if unicode_form not in _FORMS:
+            raise ConfigError(f"data.unicode_form={unicode_form!r}: expected one of {', '.join(_FORMS)} or null")
         import tensorflow_text
 
-        texts = tensorflow_text.normalize_utf8(texts, config.unicode_form)
-    if config.lowercase:
+        texts = tensorflow_text.normalize_utf8(texts, unicode_form)
+    if lowercase:
         texts = tf.strings.lower(texts, encoding="utf-8")
     if strip_punctuation:
         texts = tf.strings.regex_replace(texts, PUNCTUATION, "")
@@ -70,22 +70,22 @@ def standardize(texts, config, strip_punctuation=False):
     return tf.strings.strip(texts)
 
 
-def clean_texts(texts, config):
-    """`standardize` (without punctuation stripping) over a list of Python strings.
+def clean_texts(texts, **options):
+    """`standardize` over a list of Python strings.
 
     Args:
         texts: list of str. Raw texts.
-        config: DataConfig. The cleaning options.
+        **options: `standardize`'s keyword arguments.
 
     Returns:
         list of str.
     """
     if not texts:
         return []
-    cleaned = standardize(tf.constant(texts, tf.string), config).numpy()
+    cleaned = standardize(tf.constant(texts, tf.string), **options).numpy()
     return [t.decode("utf-8") for t in cleaned]
 
 
-def clean_text(text, config):
+def clean_text(text, **options):
     """`clean_texts` for one text."""
-    return clean_texts([text], config)[0]
+    return clean_texts([text], **options)[0]

@@ -13,8 +13,8 @@ SPLITS = ("train", "test")
 def load_examples(config, split, seed=0):
     """Loads and labels one split of the configured source.
 
-    Texts stay raw: the vectorizer cleans them (`tfrnn.data.cleaning.standardize`), in training
-    and in the serving graph alike. A text that cleaning would leave empty is blank. Label names are `config.labels` when given, else fixed by
+    Texts stay raw: the model's preprocessor cleans them (`tfrnn.data.cleaning.standardize`), in
+    training and in the serving graph alike. A text that cleaning would leave empty is blank. Label names are `config.labels` when given, else fixed by
     the source ("neg", "pos" for aclimdb and imdb), else inferred from the *training* data
     (so train and test agree): its sorted unique labels, in numeric order when all are integers.
     A label is a name, or an integer i that stands for the i-th name.
@@ -89,7 +89,9 @@ def _is_int(label):
 def _clean_texts(records, config):
     """Finds the blank texts; returns (the raw texts kept, their positions)."""
     texts, keep = [], []
-    cleaned = clean_texts([record.text for record in records], config)
+    cleaned = clean_texts(
+        [record.text for record in records], strip_html=config.strip_html, unicode_form=config.unicode_form
+    )
     for i, (record, text) in enumerate(zip(records, cleaned)):
         if text:
             texts.append(record.text)

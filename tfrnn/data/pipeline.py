@@ -1,4 +1,4 @@
-"""`tf.data` pipelines of (model inputs, label) batches, for any `TextEncoder`."""
+"""`tf.data` pipelines of (model inputs, label) batches, for any `TextPreprocessor`."""
 
 import tensorflow as tf
 
@@ -6,19 +6,8 @@ import tensorflow as tf
 _BUCKETS = 8
 
 
-class TextEncoder:
-    """What the pipeline needs of an encoder (`WordEncoder` for the RNN path, `WordPieceEncoder`
-    for BERT): `encode(texts)`, the batch the model and the serving graph see (int32
-    `(batch, time)` token ids, or a dict of such tensors), and `padding_values`, the same
-    structure of scalars."""
-
-    def encode_example(self, text):
-        """`encode` for one scalar text: its features unpadded, `(time,)` each."""
-        return tf.nest.map_structure(lambda value: value[0], self.encode(tf.reshape(text, [1])))
-
-
 def make_dataset(
-    examples, encoder, config, training, input_context=None, seed=0, repeat=False, static_shapes=False, num_batches=None
+    examples, preprocessor, config, training, input_context=None, seed=0, repeat=False, static_shapes=False, num_batches=None
 ):
     """Tokenises, truncates and batches examples.
 
@@ -29,7 +18,7 @@ def make_dataset(
 
     Args:
         examples: Examples. Texts and labels.
-        encoder: WordEncoder or WordPieceEncoder. Turns texts into model inputs.
+        preprocessor: tfrnn.data.TextPreprocessor. Turns texts into model inputs.
         config: DataConfig. Uses `max_len`, `batch_size`, `bucket`, `cache`, `shuffle_buffer`.
         training: bool. Shuffle and bucket (True) or keep order (False).
         input_context: tf.distribute.InputContext or None. Shard by input pipeline and use the
@@ -52,7 +41,7 @@ def make_dataset(
         dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         batch_size = input_context.get_per_replica_batch_size(config.batch_size)
     dataset = dataset.map(
-        lambda text, label: (encoder.encode_example(text), label), num_parallel_calls=tf.data.AUTOTUNE
+        lambda text, label: (preprocessor.encode_example(text), label), num_parallel_calls=tf.data.AUTOTUNE
     )
     if config.cache:
         dataset = dataset.cache()
@@ -62,7 +51,7 @@ def make_dataset(
         dataset = dataset.repeat()
     features_spec, label_spec = dataset.element_spec
     padding_values = (
-        tf.nest.map_structure(lambda spec, value: tf.constant(value, spec.dtype), features_spec, encoder.padding_values),
+        tf.nest.map_structure(lambda spec, value: tf.constant(value, spec.dtype), features_spec, preprocessor.padding_values),
         tf.zeros([], label_spec.dtype),
     )
     if training and config.bucket:
@@ -85,7 +74,7 @@ def make_dataset(
 
 
 def make_distributed_dataset(
-    examples, encoder, config, strategy, training, seed=0, repeat=False, static_shapes=False, steps=None
+    examples, preprocessor, config, strategy, training, seed=0, repeat=False, static_shapes=False, steps=None
 ):
     """`make_dataset` under a `tf.distribute` strategy, one input pipeline per worker.
 
@@ -94,7 +83,7 @@ def make_distributed_dataset(
 
     Args:
         examples: Examples. Texts and labels.
-        encoder: WordEncoder or WordPieceEncoder. Turns texts into model inputs.
+        preprocessor: tfrnn.data.TextPreprocessor. Turns texts into model inputs.
         config: DataConfig. As for `make_dataset`; `batch_size` is global.
         strategy: tf.distribute.Strategy. The strategy the model runs under.
         training: bool. As for `make_dataset`.
@@ -110,7 +99,7 @@ def make_distributed_dataset(
     def pipeline(context):
         per_step = context.num_replicas_in_sync // context.num_input_pipelines
         num_batches = steps * per_step if steps else None
-        return make_dataset(examples, encoder, config, training, context, seed, repeat, static_shapes, num_batches)
+        return make_dataset(examples, preprocessor, config, training, context, seed, repeat, static_shapes, num_batches)
 
     return strategy.distribute_datasets_from_function(pipeline)
 

@@ -1,48 +1,60 @@
-"""Builds the classifier a ModelConfig describes."""
+"""Builds the classifier a run's model section describes, one builder per `tfrnn.choices.KINDS`."""
 
 from tfrnn.models.feedforward import FeedForwardClassifier
 from tfrnn.models.rnn_classifier import RNNClassifier
 
 
-def build_classifier(model_config, vocab_size, num_classes, max_len=512, checkpoint=None):
-    """Builds an uncompiled classifier (a BERT checkpoint's weights loaded).
-
-    Args:
-        model_config: tfrnn.config.ModelConfig. What to build.
-        vocab_size: int. Size of the encoder's vocabulary.
-        num_classes: int. Number of labels.
-        max_len: int. Longest input (position embeddings of a BERT built from scratch).
-        checkpoint: tfrnn.models.bert.Checkpoint or None. `model_config.checkpoint` already read;
-            None reads it here.
-
-    Returns:
-        keras.Model mapping int32 token ids (batch, time) (BERT: a dict of token_ids,
-        segment_ids, padding_mask) to probabilities (batch, num_classes).
-    """
-    c = model_config
-    if c.kind == "bert":  # keras-hub is imported only for BERT
-        from tfrnn.models.bert import BertClassifier, read_checkpoint
-        from tfrnn.models.bert.classifier import random_backbone
-
-        if c.checkpoint:
-            backbone = (checkpoint or read_checkpoint(c.checkpoint)).load_backbone()
-        else:
-            backbone = random_backbone(vocab_size, c.num_layers, c.units, c.num_heads, max_len)
-        return BertClassifier(backbone, num_classes, pooling=c.pooling, dropout=c.dropout)
-    if c.kind == "feedforward":
-        return FeedForwardClassifier(
-            vocab_size, num_classes, c.embedding_dim, c.hidden_units, c.dropout
-        )
+def _rnn(c, preprocessor, num_classes, checkpoint):
     return RNNClassifier(
-        vocab_size,
+        preprocessor.vocabulary_size,
         num_classes,
         cell=c.cell,
         embedding_dim=c.embedding_dim,
         units=c.units,
-        num_layers=c.num_layers,
+        num_layers=c.layers,
         bidirectional=c.bidirectional,
         pooling=c.pooling,
         dropout=c.dropout,
         recurrent_dropout=c.recurrent_dropout,
         feedback_base=c.feedback_base,
+        preprocessor=preprocessor,
     )
+
+
+def _feedforward(c, preprocessor, num_classes, checkpoint):
+    return FeedForwardClassifier(
+        preprocessor.vocabulary_size, num_classes, c.embedding_dim, c.hidden_units, c.dropout, preprocessor=preprocessor
+    )
+
+
+def _bert(c, preprocessor, num_classes, checkpoint):
+    from tfrnn.models.bert import BertClassifier, read_checkpoint  # keras-hub loads only for BERT
+    from tfrnn.models.bert.classifier import random_backbone
+
+    if c.checkpoint:
+        backbone = (checkpoint or read_checkpoint(c.checkpoint)).load_backbone()
+    else:
+        backbone = random_backbone(preprocessor.vocabulary_size, c.layers, c.hidden_dim, c.heads, preprocessor.max_len)
+    return BertClassifier(backbone, num_classes, pooling=c.pooling, dropout=c.dropout, preprocessor=preprocessor)
+
+
+# model.kind -> its builder (the names: tfrnn.choices.KINDS).
+BUILDERS = {"rnn": _rnn, "feedforward": _feedforward, "bert": _bert}
+
+
+def build_classifier(model_config, preprocessor, num_classes, checkpoint=None):
+    """Builds an uncompiled classifier that owns `preprocessor` (a BERT checkpoint's weights loaded).
+
+    Args:
+        model_config: tfrnn.config.ModelConfig. The kind and its section.
+        preprocessor: tfrnn.data.TextPreprocessor. Raw text -> the model's inputs; gives the
+            vocabulary size and the longest sequence.
+        num_classes: int. Number of labels.
+        checkpoint: tfrnn.models.bert.Checkpoint or None. `model.bert.checkpoint` already read;
+            None reads it here.
+
+    Returns:
+        tfrnn.models.base.Classifier mapping int32 token ids `(batch, time)` (BERT: a dict of
+        token_ids, segment_ids, padding_mask) to logits `(batch, num_classes)`.
+    """
+    return BUILDERS[model_config.kind](model_config.section, preprocessor, num_classes, checkpoint)

@@ -1,9 +1,9 @@
-"""The feed-forward baseline: mean of the token embeddings -> dense -> softmax."""
+"""The feed-forward baseline: mean of the token embeddings -> dense -> logits."""
 
 import keras
 
 from tfrnn import layers
-from tfrnn.models.base import Classifier, embedded_tokens, probabilities_head
+from tfrnn.models.base import Classifier, embedded_tokens, logits_head
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
@@ -16,14 +16,15 @@ class FeedForwardClassifier(Classifier):
         embedding_dim: int. Size of the token embeddings.
         hidden_units: int. Size of the hidden dense layer.
         dropout: float. Dropout before the head.
+        preprocessor: tfrnn.data.WordPreprocessor or None. Raw text -> token ids.
         **kwargs: passed to `keras.Model`.
     """
 
-    def __init__(self, vocab_size, num_classes, embedding_dim=64, hidden_units=64, dropout=0.3, **kwargs):
+    def __init__(self, vocab_size, num_classes, embedding_dim=64, hidden_units=64, dropout=0.3, preprocessor=None, **kwargs):
         token_ids, x = embedded_tokens(vocab_size, embedding_dim)  # (batch, time, embedding_dim)
         x = layers.MaskedGlobalPooling1D("mean", name="mean_pool")(x)  # (batch, embedding_dim)
         x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-        probabilities = probabilities_head(x, num_classes, dropout)  # (batch, num_classes)
+        logits = logits_head(x, num_classes, dropout)  # (batch, num_classes)
         config = dict(
             vocab_size=vocab_size,
             num_classes=num_classes,
@@ -31,4 +32,4 @@ class FeedForwardClassifier(Classifier):
             hidden_units=hidden_units,
             dropout=dropout,
         )
-        super().__init__(token_ids, probabilities, config, **kwargs)
+        super().__init__(token_ids, logits, config, preprocessor, **kwargs)

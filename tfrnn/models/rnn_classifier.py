@@ -1,16 +1,12 @@
-"""RNNClassifier: token ids -> embedding -> recurrent layers -> pooling -> dropout -> softmax."""
+"""RNNClassifier: token ids -> embedding -> recurrent layers -> pooling -> dropout -> logits."""
 
 import keras
 
-from tfrnn import layers
-from tfrnn.models.base import Classifier, embedded_tokens, probabilities_head
+from tfrnn import choices, layers
+from tfrnn.models.base import Classifier, embedded_tokens, logits_head
 
-RECURRENT_LAYERS = {
-    "simple_rnn": layers.SimpleRNN,
-    "lstm": layers.LSTM,
-    "gru": layers.GRU,
-    "feedback": layers.Feedback,
-}
+# model.rnn.cell -> its layer class (the names: tfrnn.choices.CELLS).
+RECURRENT_LAYERS = {cell: getattr(layers, class_name) for cell, class_name in choices.CELLS.items()}
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
@@ -19,7 +15,7 @@ class RNNClassifier(Classifier):
 
     Args:
         vocab_size: int. Number of token ids, padding and OOV included.
-        num_classes: int. Number of labels; the output is a softmax over them.
+        num_classes: int. Number of labels; the output is one logit per label.
         cell: str. "simple_rnn", "lstm", "gru" or "feedback".
         embedding_dim: int. Size of the token embeddings.
         units: int. Hidden size of each recurrent layer (per direction).
@@ -29,6 +25,7 @@ class RNNClassifier(Classifier):
         dropout: float. Dropout on the embeddings and before the head.
         recurrent_dropout: float. Recurrent dropout inside the cells.
         feedback_base: str. Base step of the feedback cell, "lstm" or "gru".
+        preprocessor: tfrnn.data.WordPreprocessor or None. Raw text -> token ids.
         **kwargs: passed to `keras.Model` (name, ...).
     """
 
@@ -45,6 +42,7 @@ class RNNClassifier(Classifier):
         dropout=0.3,
         recurrent_dropout=0.0,
         feedback_base="lstm",
+        preprocessor=None,
         **kwargs,
     ):
         if cell not in RECURRENT_LAYERS:
@@ -66,7 +64,7 @@ class RNNClassifier(Classifier):
             x = rnn(x)  # (batch, time, d) or (batch, d), d = units * (2 if bidirectional else 1)
         if pooling != "last":  # "last": the recurrent layer already returned its last output
             x = layers.MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)  # (batch, d)
-        probabilities = probabilities_head(x, num_classes, dropout)  # (batch, num_classes)
+        logits = logits_head(x, num_classes, dropout)  # (batch, num_classes)
         config = dict(
             vocab_size=vocab_size,
             num_classes=num_classes,
@@ -80,4 +78,4 @@ class RNNClassifier(Classifier):
             recurrent_dropout=recurrent_dropout,
             feedback_base=feedback_base,
         )
-        super().__init__(token_ids, probabilities, config, **kwargs)
+        super().__init__(token_ids, logits, config, preprocessor, **kwargs)

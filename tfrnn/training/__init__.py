@@ -1,5 +1,1 @@
-"""Training, evaluation and prediction of text classifiers."""
-
-from tfrnn.training.train import TrainResult, train
-
-__all__ = ["TrainResult", "train"]
+"""Training, evaluation and prediction of text classifiers (`tfrnn.training.train.train`)."""

@@ -1,4 +1,4 @@
-"""`tfrnn train`: data -> text encoder -> classifier -> model.fit (under a strategy) -> run directory."""
+"""`tfrnn train`: data -> run spec -> preprocessor + classifier -> model.fit (under a strategy) -> run directory."""
 
 import contextlib
 import csv
@@ -16,14 +16,13 @@ import keras
 import tensorflow as tf
 
 from tfrnn import data
-from tfrnn.config import save_config
+from tfrnn.config import resolve, save_config
 from tfrnn.distribute import JaxDataParallel, describe, is_chief, is_multi_worker, make_strategy
-from tfrnn.errors import ClusterError, ConfigError
-from tfrnn.models import build_classifier
-from tfrnn.training import reports
+from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_write_text
-from tfrnn.training.artifacts import RunPaths, write_json
-from tfrnn.training.inference import predict_probabilities
+from tfrnn.models import build_classifier
+from tfrnn.runs import RunPaths, predict_probabilities, write_json
+from tfrnn.training import reports
 from tfrnn.training.optimizers import make_optimizer
 
 
@@ -40,20 +39,15 @@ class TrainResult:
     metrics: dict
 
 
-def _run_paths(config, resume):
+def _run_paths(spec, resume):
     """The run directory's paths; checks it is free (or, resuming, there). Creates nothing."""
-    what = config.model.cell if config.model.kind == "rnn" else config.model.kind
-    name = config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{what}")
-    paths = RunPaths(Path(config.output_dir) / name)
+    paths = RunPaths(spec.run_dir)
     if paths.root.exists() and not resume:
-        raise ConfigError(
-            f"{paths.root}: run directory already exists; pick another run_name or pass --resume"
-        )
+        raise ConfigError(f"{paths.root}: run directory already exists; pick another run_name or pass --resume")
     if resume and not paths.root.exists():
         raise ConfigError(f"{paths.root}: nothing to resume")
     if resume and paths.metrics.exists():
         raise ConfigError(f"{paths.root}: the run finished already ({paths.metrics.name}); nothing to resume")
-    config.run_name = name
     return paths
 
 
@@ -76,29 +70,28 @@ def _dtype_policy(name):
 
 def _read_checkpoint(config):
     """The run's BERT checkpoint (read once: its files may be remote), or None."""
-    if config.model.kind != "bert" or not config.model.checkpoint:
+    if config.model.kind != "bert" or not config.model.bert.checkpoint:
         return None
     from tfrnn.models.bert import read_checkpoint  # keras-hub loads only for BERT
 
-    return read_checkpoint(config.model.checkpoint)
+    checkpoint = read_checkpoint(config.model.bert.checkpoint)
+    if config.data.max_len > checkpoint.max_sequence_length:
+        raise ConfigError(
+            f"data.max_len={config.data.max_len}: the checkpoint has position embeddings "
+            f"for {checkpoint.max_sequence_length} tokens",
+            "data.max_len",
+        )
+    if not checkpoint.split_on_cjk:
+        raise ConfigError(f"model.bert.checkpoint={checkpoint.handle!r}: tokenize_chinese_chars=false is not supported")
+    return checkpoint
 
 
-def _make_encoder(config, train_texts, checkpoint):
-    """The run's text encoder. A BERT checkpoint brings its vocabulary and tokenizer settings,
-    which are written into `config.data` (so the run's config says how it tokenised)."""
-    vocabulary = None
+def resolve_spec(config, train_examples, checkpoint):
+    """The run spec: `config` with the data's labels, the checkpoint's case rules and the run name."""
+    case = {}
     if checkpoint is not None:
-        if config.data.max_len > checkpoint.max_sequence_length:
-            raise ConfigError(
-                f"data.max_len={config.data.max_len}: the checkpoint has position embeddings "
-                f"for {checkpoint.max_sequence_length} tokens"
-            )
-        if not checkpoint.split_on_cjk:
-            raise ConfigError(f"model.checkpoint={checkpoint.handle!r}: tokenize_chinese_chars=false is not supported")
-        config.data.lowercase = checkpoint.lowercase
-        config.data.strip_accents = checkpoint.strip_accents
-        vocabulary = checkpoint.vocabulary
-    return data.make_encoder(train_texts, config.data, vocabulary)
+        case = dict(lowercase=checkpoint.lowercase, strip_accents=checkpoint.strip_accents)
+    return resolve(config, train_examples.label_names, **case)
 
 
 def _cluster_reason(message):
@@ -172,7 +165,7 @@ def _load_splits(config, log):
     return train_examples, evaluated
 
 
-def _datasets(config, train_examples, val_examples, encoder, strategy):
+def _datasets(config, train_examples, val_examples, preprocessor, strategy):
     """The training and validation data for `model.fit`, and its step counts.
 
     One replica: finite datasets, one pass an epoch. Several replicas (or workers): each input
@@ -187,10 +180,10 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
     """
     replicas = strategy.num_replicas_in_sync
     if replicas == 1 and not is_multi_worker(strategy):
-        train_ds = data.make_dataset(train_examples, encoder, config.data, training=True, seed=config.train.seed)
+        train_ds = data.make_dataset(train_examples, preprocessor, config.data, training=True, seed=config.train.seed)
         steps = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps))
-        val_ds = data.make_dataset(val_examples, encoder, config.data, training=False) if val_examples else None
+        val_ds = data.make_dataset(val_examples, preprocessor, config.data, training=False) if val_examples else None
         return train_ds, val_ds, {"steps_per_epoch": steps}
     # XLA on a TPU and JAX compile once per batch shape: keep the shapes few.
     static = isinstance(strategy, (JaxDataParallel, tf.distribute.TPUStrategy))
@@ -198,8 +191,10 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
     def distributed(examples, training, steps=None):
         options = dict(seed=config.train.seed, repeat=training, static_shapes=static)
         if isinstance(strategy, JaxDataParallel):  # Keras splits each global batch across devices
-            return data.make_dataset(examples, encoder, config.data, training, num_batches=steps, **options)
-        return data.make_distributed_dataset(examples, encoder, config.data, strategy, training, steps=steps, **options)
+            return data.make_dataset(examples, preprocessor, config.data, training, num_batches=steps, **options)
+        return data.make_distributed_dataset(
+            examples, preprocessor, config.data, strategy, training, steps=steps, **options
+        )
 
     steps = {"steps_per_epoch": max(1, len(train_examples.texts) // config.data.batch_size)}
     if val_examples is None:
@@ -208,31 +203,28 @@ def _datasets(config, train_examples, val_examples, encoder, strategy):
     return distributed(train_examples, True), distributed(val_examples, False, validation_steps), steps
 
 
-def _fit(config, paths, train_examples, val_examples, encoder, strategy, checkpoint):
+def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint):
     """Builds and compiles the classifier under `strategy` (from `checkpoint`, a BERT's), fits it;
     returns the best model as saved, and seconds."""
-    train_ds, val_ds, steps = _datasets(config, train_examples, val_examples, encoder, strategy)
+    train_ds, val_ds, steps = _datasets(spec, train_examples, val_examples, preprocessor, strategy)
     validating = val_examples is not None
-    steps_per_epoch = steps["steps_per_epoch"]
     with strategy.scope():  # variables, compile and the train loop under the strategy
-        model = build_classifier(
-            config.model, encoder.vocabulary_size, len(train_examples.label_names), config.data.max_len, checkpoint
-        )
+        model = build_classifier(spec.model, preprocessor, len(spec.data.labels), checkpoint)
         model.compile(
-            optimizer=make_optimizer(config.train, steps_per_epoch),
-            loss="sparse_categorical_crossentropy",
+            optimizer=make_optimizer(spec.train, steps["steps_per_epoch"]),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
-            jit_compile=config.train.jit_compile,
+            jit_compile=spec.train.jit_compile,
         )
         started = time.time()
         try:
             model.fit(
                 train_ds,
                 validation_data=val_ds,
-                epochs=config.train.epochs,
-                callbacks=_callbacks(paths, config, validating),
+                epochs=spec.train.epochs,
+                callbacks=_callbacks(paths, spec, validating),
                 shuffle=False,  # the pipeline shuffles
-                verbose=config.train.verbose,
+                verbose=spec.train.verbose,
                 **steps,
             )
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as error:
@@ -246,11 +238,11 @@ def _fit(config, paths, train_examples, val_examples, encoder, strategy, checkpo
     return keras.saving.load_model(paths.model), seconds  # the best epoch, as saved
 
 
-def _evaluate(model, evaluated, encoder, config, paths):
+def _evaluate(model, evaluated, spec, paths):
     """Metrics of each evaluated split; writes the report and confusion matrix of the last."""
     metrics = {}
     for split, examples in evaluated.items():
-        probabilities = predict_probabilities(model, examples, encoder, config.data)
+        probabilities = predict_probabilities(model, examples.texts, spec.data.batch_size)
         result = reports.classification_metrics(examples.labels, probabilities, examples.label_names)
         metrics[split] = {k: v for k, v in result.items() if k != "report"}
     if evaluated:  # the test split when there is one, else validation
@@ -267,8 +259,11 @@ def _evaluate(model, evaluated, encoder, config, paths):
 def train(config, resume=False, log=print):
     """Trains the classifier a RunConfig describes and fills its run directory.
 
+    Everything is read (data, checkpoint) and the run spec resolved before anything is written,
+    so bad input leaves no half-made run behind. `config` itself is never changed.
+
     Args:
-        config: tfrnn.config.RunConfig. The resolved config (run_name may be None).
+        config: tfrnn.config.RunConfig. From `tfrnn.config.load_config` (run_name may be None).
         resume: bool. Continue an interrupted run in the existing run directory.
         log: callable. Receives progress messages (one line each).
 
@@ -284,37 +279,39 @@ def train(config, resume=False, log=print):
         )
     if resume and is_multi_worker(strategy):
         raise ConfigError("--resume: not supported with --strategy multi-worker (only the chief keeps a backup)")
+    train_examples, evaluated = _load_splits(config, log)
+    checkpoint = _read_checkpoint(config)
+    spec = resolve_spec(config, train_examples, checkpoint)
     if is_chief(strategy):
-        paths = _run_paths(config, resume)
+        paths = _run_paths(spec, resume)
     else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
         paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
     try:
-        return _train(config, paths, strategy, log)
+        return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log)
+    except KeyboardInterrupt:
+        if not paths.root.exists():
+            raise Interrupted("interrupted before the run started; nothing was written") from None
+        raise Interrupted(f"interrupted; continue with: tfrnn train --resume {paths.root}") from None
     finally:
         if not is_chief(strategy):
             shutil.rmtree(paths.root.parent, ignore_errors=True)
 
 
-def _train(config, paths, strategy, log):
-    """train() once the strategy and the run directory are settled."""
-    # All data is read before anything is written: bad input leaves no half-made run behind.
-    train_examples, evaluated = _load_splits(config, log)
-    config.data.labels = list(train_examples.label_names)
-    checkpoint = _read_checkpoint(config)
-    encoder = _make_encoder(config, train_examples.texts, checkpoint)
+def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
+    """train() once the data is read, the spec resolved and the run directory settled."""
+    preprocessor = data.make_preprocessor(spec, train_examples.texts, checkpoint)
     paths.root.mkdir(parents=True, exist_ok=True)
     log(f"run directory: {paths.root}")
-    save_config(config, paths.config)
+    save_config(spec, paths.config)
     log(
         f"data: {len(train_examples.texts)} train, {len(evaluated.get('validation', []))} "
-        f"validation, labels {', '.join(train_examples.label_names)} ({train_examples.source})"
+        f"validation, labels {', '.join(spec.data.labels)} ({train_examples.source})"
     )
-
     log(f"strategy: {describe(strategy)}")
-    encoder.save(paths.vocabulary)
-    with _dtype_policy(config.train.precision):
+    preprocessor.save_vocabulary(paths.vocabulary)
+    with _dtype_policy(spec.train.precision):
         model, train_seconds = _fit(
-            config, paths, train_examples, evaluated.get("validation"), encoder, strategy, checkpoint
+            spec, paths, train_examples, evaluated.get("validation"), preprocessor, strategy, checkpoint
         )
 
     history = _history_from_csv(paths.history)
@@ -329,9 +326,9 @@ def _train(config, paths, strategy, log):
         "train_seconds": round(train_seconds, 2),
         "seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 2),
         "train_examples": len(train_examples.texts),
-        "vocabulary_size": encoder.vocabulary_size,
+        "vocabulary_size": preprocessor.vocabulary_size,
         "parameters": int(model.count_params()),
-        **_evaluate(model, evaluated, encoder, config, paths),
+        **_evaluate(model, evaluated, spec, paths),
     }
     reports.plot_training_curves(history, paths.curves)
     write_json(paths.metrics, metrics)

@@ -1,12 +1,11 @@
-"""BertClassifier: a BERT encoder -> pooling -> dropout -> softmax over the labels."""
+"""BertClassifier: a BERT encoder -> pooling -> dropout -> logits over the labels."""
 
 import keras
 
 from tfrnn.layers import MaskedGlobalPooling1D
-from tfrnn.models.base import Classifier, probabilities_head
+from tfrnn import choices
+from tfrnn.models.base import Classifier, logits_head
 from tfrnn.models.bert.backbone import BertBackbone
-
-POOLINGS = ("cls", "mean", "max")
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
@@ -15,19 +14,20 @@ class BertClassifier(Classifier):
 
     Args:
         backbone: tfrnn.models.bert.BertBackbone. The encoder (pretrained or fresh).
-        num_classes: int. Number of labels; the output is a softmax over them.
+        num_classes: int. Number of labels; the output is one logit per label.
         pooling: str. "cls" (BERT's pooled output: tanh dense over [CLS]), or "mean" or "max"
             over the real tokens of the sequence output.
         dropout: float. Dropout before the head.
+        preprocessor: tfrnn.data.BertPreprocessor or None. Raw text -> the inputs below.
         **kwargs: passed to `keras.Model` (name, ...).
 
     Inputs: dict of int32 `(batch, time)` token_ids, segment_ids, padding_mask (1 = token).
-    Output: probabilities `(batch, num_classes)`, float32.
+    Output: logits `(batch, num_classes)`, float32.
     """
 
-    def __init__(self, backbone, num_classes, pooling="cls", dropout=0.1, **kwargs):
-        if pooling not in POOLINGS:
-            raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
+    def __init__(self, backbone, num_classes, pooling="cls", dropout=0.1, preprocessor=None, **kwargs):
+        if pooling not in choices.BERT_POOLINGS:
+            raise ValueError(f"`pooling` must be one of {tuple(choices.BERT_POOLINGS)}, got {pooling!r}.")
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
             for name in ("token_ids", "segment_ids", "padding_mask")
@@ -42,9 +42,9 @@ class BertClassifier(Classifier):
             x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(
                 outputs["sequence_output"], mask=inputs["padding_mask"]
             )  # (batch, hidden)
-        probabilities = probabilities_head(x, num_classes, dropout)  # (batch, num_classes)
+        logits = logits_head(x, num_classes, dropout)  # (batch, num_classes)
         config = dict(num_classes=num_classes, pooling=pooling, dropout=dropout)
-        super().__init__(inputs, probabilities, config, **kwargs)
+        super().__init__(inputs, logits, config, preprocessor, **kwargs)
         self.backbone = backbone
 
     def get_config(self):
@@ -52,9 +52,8 @@ class BertClassifier(Classifier):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        config = dict(config, backbone=keras.saving.deserialize_keras_object(config["backbone"]))
+        return super().from_config(config)
 
 
 def random_backbone(vocabulary_size, num_layers, hidden_dim, num_heads, max_sequence_length, dtype=None):

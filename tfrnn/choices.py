@@ -1,0 +1,57 @@
+"""Every setting with a fixed set of values, in one table each: name -> what it means.
+
+The config's validation, its error messages, the CLI's `click.Choice` lists and the modules that
+act on a choice all read these tables, so a new cell, kind or strategy is added here once and
+then implemented where the table's docstring says. Importing this module is free (no Keras, no
+TensorFlow), so `tfrnn --help` stays fast.
+"""
+
+# model.kind: each has a section of its own (model.rnn, model.feedforward, model.bert) in
+# tfrnn.config and a builder in tfrnn.models.factory.
+KINDS = {
+    "rnn": "embedding -> recurrent layers -> pooling -> dense head",
+    "feedforward": "mean of the token embeddings -> dense -> head (word order ignored)",
+    "bert": "a BERT encoder (a checkpoint, or a small one from scratch) -> pooling -> head",
+}
+
+# model.rnn.cell -> the tfrnn.layers class.
+CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "feedback": "Feedback"}
+
+# model.rnn.feedback_base: the feedback cell's base step f(h_{t-1}, x_t).
+FEEDBACK_BASES = {"lstm": "an LSTM step", "gru": "a GRU step"}
+
+# Pooling over time, per kind (tfrnn.layers.MaskedGlobalPooling1D does mean and max).
+RNN_POOLINGS = {"last": "the last step's output", "mean": "masked mean", "max": "masked max"}
+BERT_POOLINGS = {"cls": "BERT's pooled [CLS] output", "mean": "masked mean", "max": "masked max"}
+
+# model.rnn.tokenizer and model.feedforward.tokenizer (BERT always uses its WordPiece).
+TOKENIZERS = {"word": "words split on whitespace, ASCII punctuation removed", "char": "one token per character (Chinese)"}
+
+# data.source -> tfrnn.data.sources.
+SOURCES = {
+    "embedded": "the movie reviews shipped with tfrnn",
+    "imdb": "TFDS imdb_reviews (downloads once)",
+    "aclimdb": "an aclImdb folder (train/pos, train/neg, test/pos, test/neg)",
+    "file": "a CSV, TSV or JSONL file",
+}
+
+BLANK_TEXTS = {"skip": "skip blank texts and count them", "error": "stop at the first blank text"}
+
+# train.optimizer -> tfrnn.training.optimizers.
+OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay; skips biases and LayerNorm)"}
+
+# train.decay -> tfrnn.training.schedules.WarmupDecay.
+SCHEDULES = {"constant": "constant after warmup", "linear": "linear to 0", "cosine": "cosine to 0"}
+
+MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
+
+PRECISIONS = {"float32": "float32", "mixed_float16": "mixed float16 (GPU)", "mixed_bfloat16": "mixed bfloat16 (TPU, recent CPUs)"}
+
+# train.strategy -> tfrnn.distribute.
+STRATEGIES = {
+    "auto": "a TPU if attached, else mirrored over several GPUs, else one device",
+    "one-device": "one device",
+    "mirrored": "MirroredStrategy over the devices of this machine",
+    "multi-worker": "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG",
+    "tpu": "TPUStrategy",
+}

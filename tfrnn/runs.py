@@ -1,0 +1,179 @@
+"""The run directory: what a training run writes, and reading a finished run back.
+
+    RUN/config.yaml                the run spec (tfrnn.config: resolved, labels filled in)
+    RUN/model.keras                the classifier with its text preprocessor (best epoch by train.monitor)
+    RUN/vocabulary.txt             the preprocessor's vocabulary, one token a line, for people to read
+    RUN/metrics.json               validation (and test) metrics, epochs, timings
+    RUN/classification_report.txt  scikit-learn's report on the evaluation split
+    RUN/training_curves.png        loss and accuracy per epoch
+    RUN/confusion_matrix.png       on the evaluation split
+    RUN/history.csv                per-epoch logs
+    RUN/logs/                      TensorBoard
+    RUN/backup/                    BackupAndRestore state while a run is unfinished
+    RUN/evaluations/               `tfrnn evaluate` results
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
+
+from tfrnn import __version__
+from tfrnn.config import load_config
+from tfrnn.errors import ConfigError
+from tfrnn.files import atomic_write_text
+
+
+class RunPaths:
+    """Paths inside one run directory.
+
+    Args:
+        root: str or Path. The run directory.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.config = self.root / "config.yaml"
+        self.model = self.root / "model.keras"
+        self.vocabulary = self.root / "vocabulary.txt"
+        self.metrics = self.root / "metrics.json"
+        self.report = self.root / "classification_report.txt"
+        self.curves = self.root / "training_curves.png"
+        self.confusion = self.root / "confusion_matrix.png"
+        self.history = self.root / "history.csv"
+        self.logs = self.root / "logs"
+        self.backup = self.root / "backup"
+        self.evaluations = self.root / "evaluations"
+
+
+def write_json(path, data):
+    """Writes `data` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_spec(run_dir):
+    """The paths and run spec of a run directory (finished or not).
+
+    Args:
+        run_dir: str or Path. A directory written by `tfrnn train`.
+
+    Returns:
+        (RunPaths, RunConfig).
+
+    Raises:
+        ConfigError: no such directory, no config.yaml, or one this tfrnn cannot read (naming
+            its file and line, and the tfrnn that wrote it when that differs).
+    """
+    paths = RunPaths(Path(run_dir))
+    if not paths.root.is_dir():
+        raise ConfigError(f"{paths.root}: run directory not found")
+    if not paths.config.is_file():
+        raise ConfigError(f"{paths.config}: missing; is {paths.root} a tfrnn run directory?")
+    try:
+        return paths, load_config(paths.config)
+    except ConfigError as error:
+        raise ConfigError(f"{error}{_written_by(paths.config)}", error.key) from None
+
+
+def _written_by(config_path):
+    """`' (written by tfrnn X; this is tfrnn Y)'` when the run's config names another tfrnn, or
+    names none (tfrnn 0.1 did not), else ''."""
+    try:
+        import yaml
+
+        written = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("tfrnn_version")
+    except Exception:  # unreadable YAML is reported by the error itself
+        return ""
+    if written == __version__:
+        return ""
+    return f" (written by tfrnn {written or '0.1 or older'}; this is tfrnn {__version__})"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedRun:
+    """A finished run, ready to predict.
+
+    Args:
+        paths: RunPaths. Where its files are.
+        spec: RunConfig. Its run spec.
+        model: tfrnn.models.base.Classifier. The classifier, which owns its preprocessor.
+    """
+
+    paths: RunPaths
+    spec: object
+    model: object
+
+    @property
+    def label_names(self):
+        return list(self.spec.data.labels)
+
+    def probabilities(self, texts):
+        """Class probabilities `(n, num_classes)` for raw texts, in their order."""
+        return predict_probabilities(self.model, texts, self.spec.data.batch_size)
+
+    def predict(self, texts):
+        """Predicts raw texts.
+
+        Args:
+            texts: list of str. Raw texts; the model's preprocessor cleans them as in training.
+
+        Returns:
+            list of dicts: text, label, probabilities (label name -> probability).
+        """
+        probabilities = self.probabilities(list(texts))
+        return [
+            {
+                "text": text,
+                "label": self.label_names[int(np.argmax(p))],
+                "probabilities": dict(zip(self.label_names, map(float, p))),
+            }
+            for text, p in zip(texts, probabilities)
+        ]
+
+
+def predict_probabilities(model, texts, batch_size=32):
+    """Class probabilities of a classifier for raw texts, in their order.
+
+    Args:
+        model: tfrnn.models.base.Classifier. Owns its preprocessor.
+        texts: list of str. Raw texts.
+        batch_size: int. Texts per batch.
+
+    Returns:
+        np.ndarray `(n, num_classes)`, float32.
+    """
+    if not texts:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    logits = model.predict(list(texts), batch_size=batch_size, verbose=0)  # (n, num_classes)
+    return softmax(np.asarray(logits, np.float32), axis=-1)
+
+
+def load_run(run_dir):
+    """Loads a finished run directory, of any model kind, in any process.
+
+    Args:
+        run_dir: str or Path. A directory written by `tfrnn train`.
+
+    Returns:
+        LoadedRun.
+
+    Raises:
+        ConfigError: the directory is not a finished run, or this tfrnn cannot load its model.
+    """
+    paths, spec = read_spec(run_dir)
+    if not paths.model.is_file():
+        raise ConfigError(f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn train --resume {paths.root})")
+    import keras  # tfrnn registered its classes with Keras when it was imported (tfrnn.saving)
+
+    try:
+        model = keras.saving.load_model(paths.model)
+    except Exception as error:  # a damaged file, or one of another tfrnn's classes
+        reason = " ".join(str(error).split("\n")[0].split())[:300]
+        raise ConfigError(
+            f"{paths.model}: cannot be loaded ({type(error).__name__}: {reason}){_written_by(paths.config)}"
+        ) from None
+    if getattr(model, "preprocessor", None) is None:
+        raise ConfigError(f"{paths.model}: the model has no text preprocessor{_written_by(paths.config)}")
+    return LoadedRun(paths, spec, model)
