@@ -94,27 +94,34 @@ def parse_args(argv=None):
         epilog="The backend is chosen by the KERAS_BACKEND environment variable "
         f"({' or '.join(SUPPORTED_BACKENDS)}); the run prints the one in use.",
     )
-    parser.add_argument("--layers", nargs="+", choices=list(PAIRS), default=list(PAIRS),
-                        help="pairs to measure (default: all)")
+    parser.add_argument(
+        "--layers", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="pairs to measure (default: all)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="A B B A rounds per pair (default 5)")
     parser.add_argument("--steps", type=int, help="train steps per segment (cpu 10, gpu 50)")
-    parser.add_argument("--warmup", type=int,
-                        help="untimed train steps per model first (default 3)")
+    parser.add_argument("--warmup", type=int, help="untimed train steps per model first (default 3)")
     parser.add_argument("--batch", type=int, help="batch size (cpu 64, gpu 256)")
     parser.add_argument("--time-steps", type=int, help="sequence length (cpu 200, gpu 256)")
     parser.add_argument("--embed", type=int, help="embedding size (default 128)")
     parser.add_argument("--units", type=int, help="recurrent units (cpu 128, gpu 256)")
-    parser.add_argument("--jit", action="store_true",
-                        help="compile with jit_compile=True (XLA); the JAX backend always does")
-    parser.add_argument("--gpu-config", action="store_true",
-                        help="the GPU setup: units 256, batch 256, T 256, 50 steps per segment "
-                        "(the issue's is --layers lstm)")
-    parser.add_argument("--projection", choices=["auto", "hoisted", "per_step"], default="auto",
-                        help="input_projection of the tfrnn layers (default auto)")
+    parser.add_argument(
+        "--jit", action="store_true", help="compile with jit_compile=True (XLA); the JAX backend always does"
+    )
+    parser.add_argument(
+        "--gpu-config",
+        action="store_true",
+        help="the GPU setup: units 256, batch 256, T 256, 50 steps per segment (the issue's is --layers lstm)",
+    )
+    parser.add_argument(
+        "--projection",
+        choices=["auto", "hoisted", "per_step"],
+        default="auto",
+        help="input_projection of the tfrnn layers (default auto)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
-    parser.add_argument("--markdown", metavar="PATH",
-                        help="write the results into this markdown file, between the "
-                        "bench_layers markers")
+    parser.add_argument(
+        "--markdown", metavar="PATH", help="write the results into this markdown file, between the bench_layers markers"
+    )
     args = parser.parse_args(argv)
     for key, value in CONFIGS["gpu" if args.gpu_config else "cpu"].items():
         if getattr(args, key) is None:
@@ -152,12 +159,14 @@ def build_model(layer_fn, args):
     Returns:
         A compiled `keras.Sequential`.
     """
-    model = keras.Sequential([
-        keras.Input((args.time_steps,), dtype="int32"),
-        keras.layers.Embedding(VOCAB_SIZE, args.embed),
-        layer_fn(args.units),
-        keras.layers.Dense(NUM_CLASSES),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((args.time_steps,), dtype="int32"),
+            keras.layers.Embedding(VOCAB_SIZE, args.embed),
+            layer_fn(args.units),
+            keras.layers.Dense(NUM_CLASSES),
+        ]
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -240,11 +249,14 @@ def interleaved_rounds(models, batch, args, label):
             timings[contender].cpu += segment.cpu
         rounds.append(timings)
         examples = 2 * args.steps * args.batch
-        print(f"  {label} round {index + 1}/{args.rounds}: "
-              f"tfrnn {examples / timings[0].wall:,.0f} ex/s, "
-              f"keras {examples / timings[1].wall:,.0f} ex/s, "
-              f"ratio wall {timings[1].wall / timings[0].wall:.3f}, "
-              f"CPU {timings[1].cpu / timings[0].cpu:.3f}", flush=True)
+        print(
+            f"  {label} round {index + 1}/{args.rounds}: "
+            f"tfrnn {examples / timings[0].wall:,.0f} ex/s, "
+            f"keras {examples / timings[1].wall:,.0f} ex/s, "
+            f"ratio wall {timings[1].wall / timings[0].wall:.3f}, "
+            f"CPU {timings[1].cpu / timings[0].cpu:.3f}",
+            flush=True,
+        )
     return rounds
 
 
@@ -281,8 +293,7 @@ def format_table(rows):
         str: the table, one line per pair.
     """
     lines = [
-        "| tfrnn vs keras.layers | tfrnn ex/s | keras ex/s "
-        "| ratio, wall | wall range | ratio, CPU |",
+        "| tfrnn vs keras.layers | tfrnn ex/s | keras ex/s | ratio, wall | wall range | ratio, CPU |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -321,8 +332,10 @@ def report(args, rows, device):
         "ratios, from wall time and from process CPU time (`time.process_time()`)",
     ]
     if device != "CPU":
-        lines.append("- On a GPU, CPU time counts host work only, and `keras.layers.LSTM`/`GRU` "
-                     "can use the fused cuDNN kernel, which a custom cell never does")
+        lines.append(
+            "- On a GPU, CPU time counts host work only, and `keras.layers.LSTM`/`GRU` "
+            "can use the fused cuDNN kernel, which a custom cell never does"
+        )
     lines += ["", format_table(rows)]
     return "\n".join(lines)
 
@@ -343,11 +356,9 @@ def main(argv=None):
     args = parse_args(argv)
     backend = keras.backend.backend()
     if backend not in SUPPORTED_BACKENDS:
-        sys.exit(f"Unsupported backend {backend!r}: "
-                 f"set KERAS_BACKEND to one of {SUPPORTED_BACKENDS}.")
+        sys.exit(f"Unsupported backend {backend!r}: set KERAS_BACKEND to one of {SUPPORTED_BACKENDS}.")
     device = accelerator()
-    print(f"Keras backend: {backend}, device: {device}, jit_compile={args.jit or backend == 'jax'}",
-          flush=True)
+    print(f"Keras backend: {backend}, device: {device}, jit_compile={args.jit or backend == 'jax'}", flush=True)
     examples = 2 * args.steps * args.batch
     rows = [summarize(PAIRS[name], time_pair(PAIRS[name], args), examples) for name in args.layers]
     print(format_table(rows))

@@ -5,7 +5,7 @@ benchmarks/configs/imdb_bilstm.yaml through `tfrnn.training.train`, the same cod
 `tfrnn train`, and writes the figures into docs/benchmarks.md.
 
     python benchmarks/imdb_rnn.py --markdown docs/benchmarks.md
-    python benchmarks/imdb_rnn.py model.cell=gru      # any dotted override
+    python benchmarks/imdb_rnn.py model.rnn.cell=gru      # any dotted override
 """
 
 import recipe

@@ -88,7 +88,7 @@ def write_markdown(path, key, body):
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
     start, end = text.find(start_marker), text.find(end_marker)
     if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(end_marker):]
+        text = text[:start] + section + text[end + len(end_marker) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

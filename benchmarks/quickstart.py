@@ -13,13 +13,13 @@ import tempfile
 from markdown_report import accelerator, header_lines, publish
 
 from tfrnn.config import load_config
-from tfrnn.training import train
+from tfrnn.training.train import train
 
 VARIANTS = {
     "BiLSTM (default)": [],
-    "BiGRU": ["model.cell=gru"],
-    "BiSimpleRNN": ["model.cell=simple_rnn"],
-    "BiFeedback (LSTM base)": ["model.cell=feedback"],
+    "BiGRU": ["model.rnn.cell=gru"],
+    "BiSimpleRNN": ["model.rnn.cell=simple_rnn"],
+    "BiFeedback (LSTM base)": ["model.rnn.cell=feedback"],
     "feed-forward baseline": ["model.kind=feedforward"],
 }
 
@@ -29,8 +29,10 @@ def main(argv=None):
     parser.add_argument("--markdown", metavar="PATH", help="write the results into this file")
     args = parser.parse_args(argv)
     output_dir = tempfile.mkdtemp(prefix="quickstart-")
-    rows = ["| model | validation acc. | test acc. | test macro F1 | epochs | seconds |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| model | validation acc. | test acc. | test macro F1 | epochs | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for label, overrides in VARIANTS.items():
         config = load_config(None, [f"output_dir={output_dir}", "train.verbose=0", *overrides])
         metrics = train(config).metrics
@@ -39,16 +41,18 @@ def main(argv=None):
             f"| {metrics['test']['macro_f1']:.4f} | {metrics['epochs_run']} | {metrics['train_seconds']:.0f} |"
         )
         print(rows[-1], flush=True)
-    section = "\n".join([
-        "## Quickstart data: embedded movie reviews (`benchmarks/quickstart.py`)",
-        "",
-        *header_lines(accelerator()),
-        "- Data: 1,800 training and 200 validation sentences (seeded, stratified), 400 test "
-        "sentences; defaults otherwise (`tfrnn train` with one override per row)",
-        "- Seconds: wall time of `model.fit` (validation included), early stopping on val_loss",
-        "",
-        *rows,
-    ])
+    section = "\n".join(
+        [
+            "## Quickstart data: embedded movie reviews (`benchmarks/quickstart.py`)",
+            "",
+            *header_lines(accelerator()),
+            "- Data: 1,800 training and 200 validation sentences (seeded, stratified), 400 test "
+            "sentences; defaults otherwise (`tfrnn train` with one override per row)",
+            "- Seconds: wall time of `model.fit` (validation included), early stopping on val_loss",
+            "",
+            *rows,
+        ]
+    )
     publish(section, args.markdown, "quickstart")
 
 

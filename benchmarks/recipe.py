@@ -9,7 +9,8 @@ from pathlib import Path
 from markdown_report import accelerator, header_lines, publish
 
 from tfrnn.config import load_config, to_yaml
-from tfrnn.training import train
+from tfrnn.runs import read_spec
+from tfrnn.training.train import train
 
 HERE = Path(__file__).resolve().parent
 SHARED_DATA = HERE.parent.parent / "shared" / "data"
@@ -29,15 +30,39 @@ def epoch_table(history_csv):
 
 
 def _model_line(m):
+    """The model's layers, from the run spec's model section."""
+    c = m.section
     if m.kind == "bert":
-        return f"BERT encoder `{'/'.join(Path(m.checkpoint).parts[-2:]) if m.checkpoint else 'from scratch'}`"
-    return f"Embedding {m.embedding_dim} -> {'Bi' if m.bidirectional else ''}{m.cell.upper()} {m.units} x {m.num_layers}"
+        encoder = (
+            "/".join(Path(c.checkpoint).parts[-2:]) if c.checkpoint else f"from scratch, {c.layers} x {c.hidden_dim}"
+        )
+        return f"BERT encoder `{encoder}` -> {c.pooling} pooling -> dropout {c.dropout}"
+    if m.kind == "feedforward":
+        return f"Embedding {c.embedding_dim} -> mean -> Dense {c.hidden_units} -> dropout {c.dropout}"
+    return (
+        f"Embedding {c.embedding_dim} -> {'Bi' if c.bidirectional else ''}{c.cell.upper()} {c.units} x {c.layers} "
+        f"-> {c.pooling} pooling -> dropout {c.dropout}"
+    )
 
 
-def report(title, config, metrics, run_dir):
-    """The markdown section: setup, headline figures and the per-epoch table."""
+def _tokens_line(m):
+    """The tokenizer, from the run spec's model section."""
+    if m.kind == "bert":
+        return "WordPiece vocabulary"
+    return f"{m.section.tokenizer} vocabulary"
+
+
+def report(title, spec, metrics, run_dir):
+    """The markdown section: setup, headline figures and the per-epoch table.
+
+    Args:
+        title: str. The section's heading.
+        spec: tfrnn.config.RunConfig. The run spec (the run directory's config.yaml).
+        metrics: dict. The run's metrics.json.
+        run_dir: str or Path. The run directory (its history.csv).
+    """
     validation = metrics["validation"]
-    m, d, t = config.model, config.data, config.train
+    m, d, t = spec.model, spec.data, spec.train
     test = metrics.get("test")
     test_count = f", {test['count']:,} test" if test else ""
     test_accuracy = f", **test accuracy {test['accuracy']:.4f}**" if test else ""
@@ -47,10 +72,9 @@ def report(title, config, metrics, run_dir):
         *header_lines(accelerator()),
         f"- Data: {metrics['train_examples']:,} training texts, {validation['count']:,} held out for "
         f"validation (seeded, stratified){test_count}; "
-        f"{d.tokenizer} vocabulary {metrics['vocabulary_size']:,}, max_len {d.max_len}, batch "
+        f"{_tokens_line(m)} {metrics['vocabulary_size']:,}, max_len {d.max_len}, batch "
         f"{d.batch_size}, length bucketing {d.bucket}",
-        f"- Model: {_model_line(m)} -> {m.pooling} pooling -> dropout {m.dropout} -> softmax; "
-        f"{metrics['parameters']:,} parameters",
+        f"- Model: {_model_line(m)} -> dense logits; {metrics['parameters']:,} parameters",
         f"- Training: {t.optimizer} lr {t.learning_rate} with {t.decay} decay (warmup ratio "
         f"{t.warmup_ratio}), clipnorm {t.clipnorm}, max {t.epochs} epochs; the epoch with the best "
         f"{t.monitor} is kept (early stopping patience {t.early_stopping_patience})",
@@ -83,10 +107,9 @@ def main(description, key, title, recipe, data_overrides, argv=None):
     parser.add_argument("--markdown", metavar="PATH", help="write the results into this file")
     args = parser.parse_args(argv)
     output_dir = args.output_dir or tempfile.mkdtemp(prefix=f"{key}-")
-    config = load_config(
-        args.config, [*data_overrides, f"output_dir={output_dir}", "train.verbose=2", *args.overrides]
-    )
+    config = load_config(args.config, [*data_overrides, f"output_dir={output_dir}", "train.verbose=2", *args.overrides])
     print(to_yaml(config))
     result = train(config)
-    section = report(title, config, result.metrics, result.run_dir)
+    _, spec = read_spec(result.run_dir)  # resolved: labels, BERT's case rules
+    section = report(title, spec, result.metrics, result.run_dir)
     publish(section, args.markdown, key)

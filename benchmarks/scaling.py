@@ -18,14 +18,32 @@ from pathlib import Path
 
 from markdown_report import accelerator, header_lines, publish
 
-RECIPE = ["data.limit=2000", "data.max_len=100", "data.batch_size=64", "train.epochs=2",
-          "train.early_stopping_patience=0", "train.tensorboard=false", "train.verbose=0"]
+RECIPE = [
+    "data.limit=2000",
+    "data.max_len=100",
+    "data.batch_size=64",
+    "train.epochs=2",
+    "train.early_stopping_patience=0",
+    "train.tensorboard=false",
+    "train.verbose=0",
+]
 
 
 def run(strategy, devices, output_dir, name, model):
     """One `tfrnn train` process; returns training examples/s from its metrics.json."""
-    command = ["tfrnn", "train", "--strategy", strategy, "--output-dir", output_dir, "--name", name,
-               "--model", model, *RECIPE]
+    command = [
+        "tfrnn",
+        "train",
+        "--strategy",
+        strategy,
+        "--output-dir",
+        output_dir,
+        "--name",
+        name,
+        "--model",
+        model,
+        *RECIPE,
+    ]
     if strategy == "mirrored":
         command += ["--devices", devices]
     if model == "bert":
@@ -53,18 +71,20 @@ def main():
         one, two = (statistics.median(results[k]) for k in ("one-device", "mirrored"))
         rows.append(f"| {model} | {one:,.0f} | {two:,.0f} | {two / one:.2f} |")
     replicas = len(args.devices.split(","))
-    section = "\n".join([
-        "## Replica scaling: one device vs mirrored (`benchmarks/scaling.py`)",
-        "",
-        *header_lines(accelerator()),
-        f"- Runs: `tfrnn train` on the embedded reviews (1,800 training), 2 epochs, global batch 64, max_len 100; "
-        f"rnn: the default BiLSTM; bert: 2 blocks of hidden 64 from scratch. Mirrored: {replicas} "
-        f"replicas on `{args.devices}`. {args.rounds} rounds of A B B A, medians",
-        "",
-        f"| model | 1 replica ex/s | {replicas} replicas ex/s | ratio |",
-        "|---|---:|---:|---:|",
-        *rows,
-    ])
+    section = "\n".join(
+        [
+            "## Replica scaling: one device vs mirrored (`benchmarks/scaling.py`)",
+            "",
+            *header_lines(accelerator()),
+            f"- Runs: `tfrnn train` on the embedded reviews (1,800 training), 2 epochs, global batch 64, max_len 100; "
+            f"rnn: the default BiLSTM; bert: 2 blocks of hidden 64 from scratch. Mirrored: {replicas} "
+            f"replicas on `{args.devices}`. {args.rounds} rounds of A B B A, medians",
+            "",
+            f"| model | 1 replica ex/s | {replicas} replicas ex/s | ratio |",
+            "|---|---:|---:|---:|",
+            *rows,
+        ]
+    )
     publish(section, args.markdown, "scaling")
 
 

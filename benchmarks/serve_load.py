@@ -6,7 +6,7 @@ SavedModel throughput against `model.predict` on the same texts.
    posting one review per request (`{"instances": [text]}`): requests/s, p50 and p99 latency,
    errors (non-200 answers and failed connections; goal: zero).
 2. In process: the SavedModel's `serving_default` on raw text against the run's Keras model
-   (`model.predict` on the encoder's token ids, encoding included) at batch 1 and 256,
+   (`model.predict` on the raw texts, its preprocessor included) at batch 1 and 256,
    interleaved A B B A; the ratio is SavedModel / predict throughput.
 
     python benchmarks/serve_load.py --markdown docs/benchmarks.md
@@ -28,8 +28,8 @@ from markdown_report import accelerator, header_lines, publish
 from tfrnn.config import load_config
 from tfrnn.data import load_examples
 from tfrnn.export import export_run
-from tfrnn.training import train
-from tfrnn.training.inference import load_run
+from tfrnn.runs import load_run
+from tfrnn.training.train import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fixtures import free_ports  # noqa: E402
@@ -76,11 +76,11 @@ def load_run_for(url, texts, clients, seconds):
 
 
 def in_process(run, export_dir, texts, batch, rounds=3, batches=20):
-    """Texts/s of the SavedModel signature and of encode + model.predict, A B B A rounds."""
+    """Texts/s of the SavedModel signature and of preprocessor + model.predict, A B B A rounds."""
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
-    chunks = [texts[i:i + batch] for i in range(0, batch * batches, batch)]
+    chunks = [texts[i : i + batch] for i in range(0, batch * batches, batch)]
     chunks = [c for c in chunks if len(c) == batch] or [texts[:batch]]
 
     def saved_model():
@@ -89,7 +89,7 @@ def in_process(run, export_dir, texts, batch, rounds=3, batches=20):
 
     def keras_predict():
         for chunk in chunks:
-            run.model.predict(run.encoder.encode(tf.constant(chunk)), batch_size=batch, verbose=0)
+            run.model.predict(chunk, batch_size=batch, verbose=0)  # raw texts: the model preprocesses them
 
     contenders, timings = (saved_model, keras_predict), ([], [])
     for contender in contenders:
@@ -117,11 +117,14 @@ def main():
     texts = load_examples(load_config(None, []).data, "test").texts
     port = free_ports(1)[0]
     log = open(work / "serve.log", "w")  # a pipe nobody reads would fill up and stall the server
-    server = subprocess.Popen(["tfrnn", "serve", str(work / "saved_models"), "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        ["tfrnn", "serve", str(work / "saved_models"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/v1/models/lstm", server, work / "serve.log")
-        latencies, errors = load_run_for(f"http://127.0.0.1:{port}/v1/models/lstm:predict", texts, args.clients, args.seconds)
+        latencies, errors = load_run_for(
+            f"http://127.0.0.1:{port}/v1/models/lstm:predict", texts, args.clients, args.seconds
+        )
     finally:
         server.terminate()
         server.wait(60)
@@ -131,23 +134,25 @@ def main():
     for batch in (1, 256):
         ours, keras_rate, ratio = in_process(run, export_dir, texts * (1 + 256 * 20 // len(texts)), batch)
         rows.append(f"| {batch} | {ours:,.0f} | {keras_rate:,.0f} | {ratio:.2f} |")
-    section = "\n".join([
-        "## Serving an LSTM export (`benchmarks/serve_load.py`)",
-        "",
-        *header_lines(accelerator()),
-        f"- Model: the quickstart BiLSTM, exported; texts: the 400 embedded test reviews",
-        f"- Load: `tfrnn serve` on 127.0.0.1, {args.clients} concurrent clients for {args.seconds:.0f} s, "
-        "one review per request, row format",
-        "",
-        f"**{len(latencies) / args.seconds:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-        f"{errors} errors** ({len(latencies):,} answered).",
-        "",
-        "In process, texts/s (A B B A, medians); ratio = SavedModel / (encode + `model.predict`):",
-        "",
-        "| batch | SavedModel `serving_default` | `model.predict` | ratio |",
-        "|---:|---:|---:|---:|",
-        *rows,
-    ])
+    section = "\n".join(
+        [
+            "## Serving an LSTM export (`benchmarks/serve_load.py`)",
+            "",
+            *header_lines(accelerator()),
+            "- Model: the quickstart BiLSTM, exported; texts: the 400 embedded test reviews",
+            f"- Load: `tfrnn serve` on 127.0.0.1, {args.clients} concurrent clients for {args.seconds:.0f} s, "
+            "one review per request, row format",
+            "",
+            f"**{len(latencies) / args.seconds:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"{errors} errors** ({len(latencies):,} answered).",
+            "",
+            "In process, texts/s (A B B A, medians); ratio = SavedModel / (preprocessor + `model.predict`):",
+            "",
+            "| batch | SavedModel `serving_default` | `model.predict` | ratio |",
+            "|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
     publish(section, args.markdown, "serve_load")
 
 

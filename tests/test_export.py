@@ -1,7 +1,9 @@
 """export_run: versioned SavedModels, all-or-nothing writes, and a serving signature that gives
-LoadedRun.predict's probabilities from raw text in a process that cannot import keras or tfrnn."""
+LoadedRun.predict's probabilities from raw text in a process that cannot import keras or tfrnn
+(an RNN export needs no TensorFlow Text op)."""
 
 import os
+import shutil
 from pathlib import Path
 
 import keras
@@ -10,7 +12,8 @@ import pytest
 
 from tests.fixtures import serve_in_fresh_process
 from tfrnn.errors import ConfigError
-from tfrnn.export import export_run, next_version
+from tfrnn.export import custom_ops, export_run, next_version
+from tfrnn.runs import load_run
 
 TEXTS = [
     "A warm, funny film with a great cast.",
@@ -24,6 +27,7 @@ TEXTS = [
     "Loved it 😍🎬👍",
     ("a lovely film with a dull plot " * 400)[:10_000],
 ]
+
 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
@@ -52,7 +56,7 @@ def test_version_folder_permissions_follow_the_umask(exported, tmp_path):
     assert target.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
 
 
-def test_served_probabilities_equal_loaded_run_predict(exported, loaded_tiny_run, tmp_path):
+def test_served_probabilities_equal_loaded_run_predict(exported, tiny_run, loaded_tiny_run, tmp_path):
     _, target = exported
     served = serve_in_fresh_process(target, TEXTS, tmp_path)
     assert served["loaded"] == []  # keras and tfrnn were never needed
@@ -64,19 +68,26 @@ def test_served_probabilities_equal_loaded_run_predict(exported, loaded_tiny_run
     }
     expected = loaded_tiny_run.predict(TEXTS)
     probabilities = np.array(served["probabilities"])
-    np.testing.assert_allclose(
-        probabilities, [list(p["probabilities"].values()) for p in expected], atol=1e-5, rtol=0
-    )
+    np.testing.assert_allclose(probabilities, [list(p["probabilities"].values()) for p in expected], atol=1e-5, rtol=0)
     assert served["label_id"] == probabilities.argmax(axis=1).tolist()
     assert served["label"] == [["neg", "pos"][i] for i in served["label_id"]]
     assert served["label"] == [p["label"] for p in expected]
+    # The export's softmax over the model's logits is LoadedRun.probabilities, to 1e-5.
+    np.testing.assert_allclose(probabilities, load_run(tiny_run.run_dir).probabilities(TEXTS), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_next_export_is_version_2(exported, tiny_run):
-    model_root, _ = exported
+def test_rnn_export_needs_no_tensorflow_text_op(exported):
+    _, target = exported
+    assert custom_ops(target) == []
+
+
+def test_next_export_is_version_2(exported, tiny_run, tmp_path):
+    model_root = Path(shutil.copytree(exported[0], tmp_path / "tiny"))  # the shared export stays as it is
     assert next_version(model_root) == 2
     assert export_run(tiny_run.run_dir, model_root) == model_root / "2"
-    assert {"1", "2"} <= set(_visible(model_root))
+    assert _visible(model_root) == ["1", "2"]
+    assert (model_root / "2" / "assets.extra" / "labels.txt").read_text(encoding="utf-8") == "neg\npos\n"
 
 
 def test_next_version_ignores_other_entries(tmp_path):

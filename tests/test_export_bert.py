@@ -7,10 +7,16 @@ import pytest
 from tests.fixtures import serve_in_fresh_process
 from tests.test_export import TEXTS
 from tfrnn.export import custom_ops, export_run
-from tfrnn.training.inference import load_run
+from tfrnn.runs import load_run
 
 # What TF Serving's model server (and any loader) must link: documented in docs/serving.md.
-TF_TEXT_OPS = ["CaseFoldUTF8", "FastWordpieceTokenizeWithOffsets", "NormalizeUTF8", "RegexSplitWithOffsets", "TFText>RoundRobinTrim"]
+TF_TEXT_OPS = [
+    "CaseFoldUTF8",
+    "FastWordpieceTokenizeWithOffsets",
+    "NormalizeUTF8",
+    "RegexSplitWithOffsets",
+    "TFText>RoundRobinTrim",
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +33,13 @@ def test_served_probabilities_equal_loaded_run_predict(exported, tiny_bert_run, 
         "label_id": ["int32", [None]],
         "label": ["string", [None]],
     }
-    expected = load_run(tiny_bert_run.run_dir).predict(TEXTS)
+    run = load_run(tiny_bert_run.run_dir)
+    expected = run.predict(TEXTS)
     np.testing.assert_allclose(
         served["probabilities"], [list(p["probabilities"].values()) for p in expected], atol=1e-5, rtol=0
     )
+    np.testing.assert_allclose(served["probabilities"], run.probabilities(TEXTS), atol=1e-5, rtol=0)
+    assert served["label_id"] == np.argmax(served["probabilities"], axis=1).tolist()
     assert served["label"] == [p["label"] for p in expected]
 
 

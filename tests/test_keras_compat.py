@@ -1,5 +1,6 @@
-"""tfrnn.keras_compat: the Keras version guard, and `model.fit` on two real local workers under
-MultiWorkerMirroredStrategy (this file is also the workers' script: `python THIS OUT_FILE PATCH`)."""
+"""tfrnn.distribute.keras_compat: the Keras version guard, and `model.fit` on two real local
+workers under MultiWorkerMirroredStrategy (this file is also the workers' script:
+`python THIS OUT_FILE PATCH`)."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from packaging.version import Version
 
-from tfrnn import keras_compat
+from tfrnn.distribute import keras_compat
 
 WORKER_TIMEOUT_S = 120
 
@@ -155,12 +156,14 @@ def _fit(strategy, patch):
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).with_options(options)
     with strategy.scope():
-        model = keras.Sequential([
-            keras.Input((6,), dtype="int32"),
-            keras.layers.Embedding(50, 4),
-            keras.layers.GlobalAveragePooling1D(),
-            keras.layers.Dense(2, activation="softmax"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((6,), dtype="int32"),
+                keras.layers.Embedding(50, 4),
+                keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     initial = model.get_weights()
     history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)

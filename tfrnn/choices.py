@@ -25,7 +25,10 @@ RNN_POOLINGS = {"last": "the last step's output", "mean": "masked mean", "max": 
 BERT_POOLINGS = {"cls": "BERT's pooled [CLS] output", "mean": "masked mean", "max": "masked max"}
 
 # model.rnn.tokenizer and model.feedforward.tokenizer (BERT always uses its WordPiece).
-TOKENIZERS = {"word": "words split on whitespace, ASCII punctuation removed", "char": "one token per character (Chinese)"}
+TOKENIZERS = {
+    "word": "words split on whitespace, ASCII punctuation removed",
+    "char": "one token per character (Chinese)",
+}
 
 # data.source -> tfrnn.data.sources.
 SOURCES = {
@@ -45,7 +48,11 @@ SCHEDULES = {"constant": "constant after warmup", "linear": "linear to 0", "cosi
 
 MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 
-PRECISIONS = {"float32": "float32", "mixed_float16": "mixed float16 (GPU)", "mixed_bfloat16": "mixed bfloat16 (TPU, recent CPUs)"}
+PRECISIONS = {
+    "float32": "float32",
+    "mixed_float16": "mixed float16 (GPU)",
+    "mixed_bfloat16": "mixed bfloat16 (TPU, recent CPUs)",
+}
 
 # train.strategy -> tfrnn.distribute.
 STRATEGIES = {

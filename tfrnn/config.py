@@ -192,6 +192,16 @@ class ModelConfig:
     feedforward: Optional[FeedForwardConfig] = None
     bert: Optional[BertConfig] = None
 
+    def __post_init__(self):
+        # One-of: the active kind's section (its defaults when not given), the others None.
+        if self.kind not in SECTIONS:
+            return  # `validate` names the bad kind with its choices
+        others = [name for name in SECTIONS if name != self.kind and getattr(self, name) is not None]
+        if others:
+            raise ValueError(f"model.kind={self.kind} takes model.{self.kind} only, not model.{others[0]}")
+        if getattr(self, self.kind) is None:
+            object.__setattr__(self, self.kind, SECTIONS[self.kind]())
+
     @property
     def section(self):
         """The active kind's section."""
@@ -409,7 +419,7 @@ class _Input:
         """`file:line: ` when `key` comes from the file (and no override), `override 'k=v': `
         when from an override, else ''."""
         for item, override in reversed(self.overrides):
-            if OmegaConf.select(override, key, default=_ABSENT) is not _ABSENT:
+            if _given(override, key):
                 return f"override {item!r}: "
         line = _key_line(self.path, key) if self.path is not None else None
         if line is not None:
@@ -417,12 +427,19 @@ class _Input:
         return f"{self.path}: " if self.path is not None and key in self.keys() else ""
 
 
-_ABSENT = object()
+def _given(node, key):
+    """Whether the dotted `key` is set in `node` (without resolving `${...}` interpolations)."""
+    for part in key.split("."):
+        if not isinstance(node, DictConfig):
+            return False
+        node = node._get_node(part)
+        if node is None:
+            return False
+    return True
 
 
 def _leaf_keys(node, prefix=""):
-    for key in node:
-        value = node[key] if not OmegaConf.is_missing(node, key) else None
+    for key, value in node.items_ex(resolve=False):  # `${...}` is resolved at the end, not here
         dotted = f"{prefix}{key}"
         if isinstance(value, DictConfig) and len(value):
             yield from _leaf_keys(value, dotted + ".")
@@ -494,7 +511,10 @@ def load_config(path=None, overrides=()):
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
     given = _Input(path, list(overrides))
-    kind = given.get("model.kind", "rnn")
+    try:
+        kind = given.get("model.kind", "rnn")
+    except OmegaConfBaseException as error:  # an interpolation that does not resolve
+        raise ConfigError(f"{given.where('model.kind')}model.kind: {_one_line(error)}") from None
     if kind not in choices.KINDS:
         raise ConfigError(f"{given.where('model.kind')}model.kind={kind!r}: expected one of {', '.join(choices.KINDS)}")
     _check_kind_sections(given, kind)
@@ -504,7 +524,9 @@ def load_config(path=None, overrides=()):
         merged = OmegaConf.merge(merged, given.file)
     except OmegaConfBaseException as error:  # unknown key, wrong type
         key = getattr(error, "full_key", "")
-        raise ConfigError(f"{given.where(key) if key else f'{path}: '}{key + ': ' if key else ''}{_one_line(error)}") from None
+        raise ConfigError(
+            f"{given.where(key) if key else f'{path}: '}{key + ': ' if key else ''}{_one_line(error)}"
+        ) from None
     for item, override in given.overrides:
         try:
             merged = OmegaConf.merge(merged, override)
@@ -513,7 +535,8 @@ def load_config(path=None, overrides=()):
     try:
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:  # ${...} interpolations
-        raise ConfigError(f"{getattr(error, 'full_key', '')}: {_one_line(error)}") from None
+        key = getattr(error, "full_key", "") or ""
+        raise ConfigError(f"{given.where(key) if key else ''}{key}: {_one_line(error)}", key or None) from None
     try:
         validate(config, given.keys())
     except ConfigError as error:
@@ -632,7 +655,8 @@ def _resolve_bert_case(bert, lowercase, strip_accents):
         mine = getattr(bert, name)
         if mine is not None and mine != value:
             raise ConfigError(
-                f"model.bert.{name}={mine}: the checkpoint's tokenizer says {value}; leave it unset", f"model.bert.{name}"
+                f"model.bert.{name}={mine}: the checkpoint's tokenizer says {value}; leave it unset",
+                f"model.bert.{name}",
             )
     return dataclasses.replace(bert, **decided)
 

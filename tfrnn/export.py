@@ -2,9 +2,10 @@
 
 Layout (TF Serving's): EXPORT_ROOT/NAME/<version>/saved_model.pb, variables/, assets/,
 assets.extra/ (the run's config.yaml and labels.txt, as TF Model Garden keeps the config next
-to each checkpoint, and TF Serving's warm-up requests, see `tfrnn.tf_serving`). Versions are integers; the next one is max(existing) + 1. A version is
-written under a dot-folder (which TF Serving ignores) and renamed into place, so a
-half-written version is never visible.
+to each checkpoint, and TF Serving's warm-up requests, see `tfrnn.serving.tf_serving`).
+Versions are integers (`tfrnn.serving.layout` says which folders are); the next one is
+max(existing) + 1. A version is written under a dot-folder (which TF Serving ignores) and
+renamed into place, so a half-written version is never visible.
 
 Signature `serving_default`:
     inputs:  text          tf.string  [-1]          raw, uncleaned text
@@ -22,14 +23,9 @@ import keras
 import tensorflow as tf
 
 from tfrnn.errors import ConfigError
-from tfrnn.tf_serving import WARMUP_FILE, write_warmup_requests
 from tfrnn.runs import load_run
-
-
-def next_version(model_root):
-    """The next integer version under `model_root` (1 when there is none)."""
-    versions = [int(p.name) for p in Path(model_root).glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+from tfrnn.serving.layout import next_version
+from tfrnn.serving.tf_serving import WARMUP_FILE, write_warmup_requests
 
 
 def _serving_archive(run):

@@ -1,16 +1,16 @@
 """The run directory: what a training run writes, and reading a finished run back.
 
-    RUN/config.yaml                the run spec (tfrnn.config: resolved, labels filled in)
-    RUN/model.keras                the classifier with its text preprocessor (best epoch by train.monitor)
-    RUN/vocabulary.txt             the preprocessor's vocabulary, one token a line, for people to read
-    RUN/metrics.json               validation (and test) metrics, epochs, timings
-    RUN/classification_report.txt  scikit-learn's report on the evaluation split
-    RUN/training_curves.png        loss and accuracy per epoch
-    RUN/confusion_matrix.png       on the evaluation split
-    RUN/history.csv                per-epoch logs
-    RUN/logs/                      TensorBoard
-    RUN/backup/                    BackupAndRestore state while a run is unfinished
-    RUN/evaluations/               `tfrnn evaluate` results
+RUN/config.yaml                the run spec (tfrnn.config: resolved, labels filled in)
+RUN/model.keras                the classifier with its text preprocessor (best epoch by train.monitor)
+RUN/vocabulary.txt             the preprocessor's vocabulary, one token a line, for people to read
+RUN/metrics.json               validation (and test) metrics, epochs, timings
+RUN/classification_report.txt  scikit-learn's report on the evaluation split
+RUN/training_curves.png        loss and accuracy per epoch
+RUN/confusion_matrix.png       on the evaluation split
+RUN/history.csv                per-epoch logs
+RUN/logs/                      TensorBoard
+RUN/backup/                    BackupAndRestore state while a run is unfinished
+RUN/evaluations/               `tfrnn evaluate` results
 """
 
 import dataclasses
@@ -164,7 +164,9 @@ def load_run(run_dir):
     """
     paths, spec = read_spec(run_dir)
     if not paths.model.is_file():
-        raise ConfigError(f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn train --resume {paths.root})")
+        raise ConfigError(
+            f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn train --resume {paths.root})"
+        )
     import keras  # tfrnn registered its classes with Keras when it was imported (tfrnn.saving)
 
     try:

@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from tests.fixtures import TINY, serve_in_fresh_process
-from tfrnn.config import load_config
-from tfrnn.training.inference import load_run
 from tfrnn_cli.main import cli
+
+from tests.fixtures import TINY, copy_run, serve_in_fresh_process
+from tfrnn.config import load_config
+from tfrnn.runs import load_run
 
 train_module = importlib.import_module("tfrnn.training.train")
 CALLBACKS = train_module._callbacks
@@ -60,14 +60,22 @@ def test_command_help_shows_examples(command):
 
 def test_version():
     result = run("--version")
-    assert result.exit_code == 0 and "0.1.0" in result.output
+    assert result.exit_code == 0 and "0.2.0" in result.output, result.output
+
+
+def test_train_help_names_the_new_keys():
+    result = run("train", "--help")
+    assert result.exit_code == 0
+    assert "model.rnn.cell" in result.output and "model.bert.checkpoint" in result.output
 
 
 def test_help_does_not_import_tensorflow():
+    """`tfrnn train --help` needs only tfrnn's cheap modules (the choices): no TensorFlow, no Keras."""
+    heavy = ("tensorflow", "keras", "tf_keras", "keras_hub", "tensorflow_text")
     code = (
         "import sys; from click.testing import CliRunner; from tfrnn_cli.main import cli; "
         "r = CliRunner().invoke(cli, ['train', '--help']); assert r.exit_code == 0, r.output; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'tfrnn') if m in sys.modules))"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -85,23 +93,38 @@ def test_no_command_shows_help():
 def test_train_with_config_flags_and_overrides(tmp_path):
     """Precedence: defaults < --config < flags < KEY=VALUE."""
     config_file = tmp_path / "base.yaml"
-    config_file.write_text("model:\n  cell: lstm\n  units: 32\ntrain:\n  epochs: 5\n  seed: 7\n")
+    config_file.write_text("model:\n  rnn:\n    cell: lstm\n    units: 32\ntrain:\n  epochs: 5\n  seed: 7\n")
     tiny = [item for item in TINY if not item.startswith("train.epochs=")]
     result = run(
-        "train", "--config", config_file, "--cell", "gru", "--epochs", 1, "--batch-size", 16,
-        "--output-dir", tmp_path, "--name", "cli", *tiny, "train.tensorboard=false",
-        "model.bidirectional=false",
+        "train",
+        "--config",
+        config_file,
+        "--cell",
+        "gru",
+        "--epochs",
+        1,
+        "--batch-size",
+        16,
+        "--output-dir",
+        tmp_path,
+        "--name",
+        "cli",
+        *tiny,
+        "train.tensorboard=false",
+        "model.rnn.bidirectional=false",
     )
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "cli"
     assert f"run directory: {run_dir}" in result.output
     assert result.output.strip().split("\n")[-1] == f"metrics: {run_dir / 'metrics.json'}"
     config = load_config(run_dir / "config.yaml")
-    assert config.model.cell == "gru"  # flag beats the file
-    assert config.model.units == 8  # override beats the file
+    assert config.model.rnn.cell == "gru"  # flag beats the file
+    assert config.model.rnn.units == 8  # override beats the file
+    assert config.model.rnn.bidirectional is False
     assert config.train.epochs == 1  # flag beats the file...
     assert config.train.seed == 7  # ...which beats the defaults
     assert config.data.batch_size == 16
+    assert config.data.labels == ("neg", "pos") and config.run_name == "cli" and config.tfrnn_version == "0.2.0"
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 1
 
     again = run("train", "--output-dir", tmp_path, "--name", "cli")
@@ -150,11 +173,17 @@ def test_bert_run_predict_evaluate_export(tiny_bert_run, tmp_path):
     result = run("predict", tiny_bert_run.run_dir, "--json", "Great film.", "好看的电影 😀")
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["text"] for line in result.output.strip().split("\n")] == ["Great film.", "好看的电影 😀"]
-    result = run("evaluate", tiny_bert_run.run_dir)
+    run_dir = copy_run(tiny_bert_run.run_dir, tmp_path / "runs")  # evaluate writes into the run
+    result = run("evaluate", run_dir)
     assert result.exit_code == 0 and "accuracy" in result.output, result.output
+    assert f"accuracy {tiny_bert_run.metrics['test']['accuracy']:.4f}" in result.output
+    assert f"written to {run_dir / 'evaluations' / 'embedded.json'}" in result.output
     result = run("export", tiny_bert_run.run_dir, "--to", tmp_path / "bert")
     assert result.exit_code == 0, result.output
-    assert "TensorFlow Text's ops (CaseFoldUTF8," in result.output and (tmp_path / "bert" / "1" / "saved_model.pb").is_file()
+    assert (
+        "TensorFlow Text's ops (CaseFoldUTF8," in result.output
+        and (tmp_path / "bert" / "1" / "saved_model.pb").is_file()
+    )
 
 
 def test_predict_file_as_json(tiny_run, loaded_tiny_run, tmp_path):
@@ -170,9 +199,7 @@ def test_predict_file_as_json(tiny_run, loaded_tiny_run, tmp_path):
     assert [p["text"] for p in predictions] == ["first text", *texts]
     assert [p["label"] for p in predictions] == [e["label"] for e in expected]
     for p, e in zip(predictions, expected):
-        np.testing.assert_allclose(
-            list(p["probabilities"].values()), list(e["probabilities"].values()), atol=1e-6
-        )
+        np.testing.assert_allclose(list(p["probabilities"].values()), list(e["probabilities"].values()), atol=1e-6)
 
 
 def test_predict_from_stdin(tiny_run):
@@ -181,23 +208,30 @@ def test_predict_from_stdin(tiny_run):
     assert [json.loads(line)["text"] for line in result.output.strip().split("\n")] == ["one", "two"]
 
 
-def test_evaluate_default_test_split(tiny_run):
-    result = run("evaluate", tiny_run.run_dir)
+def test_evaluate_default_test_split(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run.run_dir, tmp_path)
+    result = run("evaluate", run_dir)
     assert result.exit_code == 0, result.output
     accuracy = tiny_run.metrics["test"]["accuracy"]
     assert f"accuracy {accuracy:.4f}" in result.output
     assert "precision" in result.output and "embedded movie reviews" in result.output
-    assert f"written to {tiny_run.run_dir / 'evaluations' / 'embedded'}" in result.output  # .json, -2.json, ...
+    assert result.output.strip().split("\n")[-1] == f"written to {run_dir / 'evaluations' / 'embedded.json'}"
+    again = run("evaluate", run_dir)  # never overwrites the first
+    assert again.exit_code == 0, again.output
+    assert again.output.strip().split("\n")[-1] == f"written to {run_dir / 'evaluations' / 'embedded-2.json'}"
+    assert sorted(p.name for p in (run_dir / "evaluations").iterdir()) == ["embedded-2.json", "embedded.json"]
 
 
 def test_evaluate_csv(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run.run_dir, tmp_path)
     path = tmp_path / "extra.csv"
     path.write_text("text,label\nA lovely film.,pos\nAwful.,neg\nSuperb cast.,pos\n", encoding="utf-8")
-    result = run("evaluate", tiny_run.run_dir, "--data", path)
+    result = run("evaluate", run_dir, "--data", path)
     assert result.exit_code == 0, result.output
-    written = tiny_run.run_dir / "evaluations" / "extra.json"  # a fresh name: nothing to number
-    assert f"written to {written}" in result.output
+    written = run_dir / "evaluations" / "extra.json"
+    assert result.output.strip().split("\n")[-1] == f"written to {written}"
     assert json.loads(written.read_text())["count"] == 3
+    assert sorted(p.name for p in (run_dir / "evaluations").iterdir()) == ["extra.json"]
 
 
 # -------------------------------------------------------------------------------------- export
@@ -223,14 +257,16 @@ def test_export_default_folder_versions_and_clash(tiny_run, tmp_path, monkeypatc
 
 @pytest.fixture
 def bad(tmp_path, tiny_run):
-    """Paths for the bad-input cases: `run` (the tiny run), bad files, and `out` for new runs."""
+    """Paths for the bad-input cases: `run` (a copy of the tiny run), bad files, and `out` for new runs."""
     files = {
         "reviews.csv": "review,sentiment\nnice,pos\n".encode(),
         "latin1.csv": "text,label\ngood,pos\ncaf\xe9 ok,neg\n".encode("latin-1"),
         "odd.csv": b"text,label\ngood,pos\nmeh,mixed\n",
         "latin1.txt": "fine\ncaf\xe9\n".encode("latin-1"),
-        "broken.yaml": b"model:\n  units: 8\n    x: y\n",
-        "typo.yaml": b"model:\n  unitz: 8\n",
+        "broken.yaml": b"model:\n  kind: rnn\n    x: y\n",
+        "typo.yaml": b"model:\n  rnn:\n    unitz: 8\n",
+        "other_kind.yaml": b"model:\n  kind: bert\n  rnn:\n    cell: gru\n",
+        "flat.yaml": b"train:\n  epochs: 2\nmodel:\n  cell: gru\n",
         "a_file": b"not a folder",
         "roberta/config.json": b'{"model_type": "roberta"}',
         "short/config.json": b'{"model_type": "bert", "max_position_embeddings": 16}',
@@ -239,7 +275,7 @@ def bad(tmp_path, tiny_run):
     for name, content in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(content)
-    return {"tmp": tmp_path, "run": tiny_run.run_dir, "out": tmp_path / "runs"}
+    return {"tmp": tmp_path, "run": copy_run(tiny_run.run_dir, tmp_path / "copy"), "out": tmp_path / "runs"}
 
 
 NEW_RUN = "train --output-dir {out} --name x"
@@ -248,16 +284,51 @@ BAD_INPUTS = {
     "missing data file": (f"{NEW_RUN} --source file --data {{tmp}}/missing.csv", ["missing.csv", "not found"]),
     "missing column": (f"{NEW_RUN} --source file --data {{tmp}}/reviews.csv", ["reviews.csv:1", "'text'"]),
     "non-UTF-8 data file": (f"{NEW_RUN} --source file --data {{tmp}}/latin1.csv", ["latin1.csv:3:4", "UTF-8"]),
-    "unknown override key": (f"{NEW_RUN} model.unitz=8", ["model.unitz=8", "'unitz'"]),
-    "override of the wrong type": (f"{NEW_RUN} model.units=many", ["model.units=many"]),
+    "unknown override key": (f"{NEW_RUN} model.rnn.unitz=8", ["model.rnn.unitz=8", "'unitz'"]),
+    "override of the wrong type": (f"{NEW_RUN} model.rnn.units=many", ["model.rnn.units=many"]),
     "override without a value": (f"{NEW_RUN} epochs", ["'epochs'", "KEY=VALUE"]),
-    "bad choice in an override": (f"{NEW_RUN} model.pooling=sum", ["model.pooling='sum'", "last, mean, max"]),
+    "bad choice in an override": (f"{NEW_RUN} model.rnn.pooling=sum", ["model.rnn.pooling='sum'", "last, mean, max"]),
+    "old flat key": (
+        f"{NEW_RUN} model.cell=gru",
+        ["override 'model.cell=gru'", "model.cell: it is model.rnn.cell now"],
+    ),
+    "old flat data key": (f"{NEW_RUN} data.tokenizer=char", ["data.tokenizer: it is model.rnn.tokenizer now"]),
+    "RNN key with --model bert": (
+        f"{NEW_RUN} --model bert model.rnn.cell=gru",
+        ["model.rnn.cell: a setting of model.kind=rnn, not of model.kind=bert (its settings are model.bert.*)"],
+    ),
+    "--cell with --model bert": (
+        f"{NEW_RUN} --model bert --cell gru",
+        ["model.rnn.cell: a setting of model.kind=rnn, not of model.kind=bert"],
+    ),
+    "--checkpoint without --model bert": (
+        f"{NEW_RUN} --checkpoint ./bert",
+        ["model.bert.checkpoint: a setting of model.kind=bert, not of model.kind=rnn"],
+    ),
+    "BERT scratch setting with a checkpoint": (
+        f"{NEW_RUN} --model bert --checkpoint ./bert model.bert.layers=4",
+        ["model.bert.layers: only for a BERT trained from scratch"],
+    ),
+    "run name outside the output dir": (
+        "train --output-dir {out} --name ../x",
+        ["run_name='../x'", "expected one folder name"],
+    ),
+    "run name with a slash": ("train --output-dir {out} --name a/b", ["run_name='a/b'"]),
+    "key of another kind in YAML": (
+        f"{NEW_RUN} --config {{tmp}}/other_kind.yaml",
+        ["other_kind.yaml:4: model.rnn.cell: a setting of model.kind=rnn, not of model.kind=bert"],
+    ),
+    "old flat key in YAML": (
+        f"{NEW_RUN} --config {{tmp}}/flat.yaml",
+        ["flat.yaml:4: model.cell: it is model.rnn.cell now"],
+    ),
+    "model override to evaluate": ("evaluate {run} model.rnn.units=3", ["model.rnn.units=3", "data.* settings only"]),
     "bad choice flag": (f"{NEW_RUN} --cell transformer", ["'--cell'", "transformer"]),
     "out of range flag": (f"{NEW_RUN} --epochs 0", ["'--epochs'"]),
     "unknown flag": (f"{NEW_RUN} --epoch 3", ["--epoch"]),
     "missing config file": (f"{NEW_RUN} --config {{tmp}}/nope.yaml", ["nope.yaml", "not found"]),
     "bad YAML": (f"{NEW_RUN} --config {{tmp}}/broken.yaml", ["broken.yaml:3:6"]),
-    "unknown key in YAML": (f"{NEW_RUN} --config {{tmp}}/typo.yaml", ["typo.yaml:2", "model.unitz"]),
+    "unknown key in YAML": (f"{NEW_RUN} --config {{tmp}}/typo.yaml", ["typo.yaml:3", "model.rnn.unitz"]),
     "output dir is a file": ("train --output-dir {tmp}/a_file --name x data.limit=100", ["a_file"]),
     "resume a missing run": ("train --resume {tmp}/gone", ["gone"]),
     "unknown label in evaluate data": ("evaluate {run} --data {tmp}/odd.csv", ["odd.csv:3", "'mixed'"]),
@@ -272,21 +343,38 @@ BAD_INPUTS = {
     "export to a file": ("export {run} --to {tmp}/a_file", ["a_file"]),
     "predict without a run dir": ("predict", ["RUN_DIR"]),
     "unknown command": ("trian", ["trian"]),
-    "missing BERT checkpoint": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/nockpt data.limit=100", ["model.checkpoint=", "nockpt", "no such folder"]),
-    "BERT checkpoint that is no BERT": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/roberta data.limit=100", ["model_type 'roberta'", "only BERT"]),
-    "BERT longer than its checkpoint": (f"{NEW_RUN} --model bert --checkpoint {{tmp}}/short data.limit=100", ["data.max_len=128", "16 tokens"]),
-    "wordpiece with an RNN": (f"{NEW_RUN} data.tokenizer=wordpiece", ["data.tokenizer='wordpiece'", "model.kind='rnn'"]),
+    "missing BERT checkpoint": (
+        f"{NEW_RUN} --model bert --checkpoint {{tmp}}/nockpt data.limit=100",
+        ["model.bert.checkpoint=", "nockpt", "no such folder"],
+    ),
+    "BERT checkpoint that is no BERT": (
+        f"{NEW_RUN} --model bert --checkpoint {{tmp}}/roberta data.limit=100",
+        ["model_type 'roberta'", "only BERT"],
+    ),
+    "BERT longer than its checkpoint": (
+        f"{NEW_RUN} --model bert --checkpoint {{tmp}}/short data.limit=100",
+        ["data.max_len=128", "16 tokens"],
+    ),
+    "wordpiece with an RNN": (
+        f"{NEW_RUN} model.rnn.tokenizer=wordpiece",
+        ["model.rnn.tokenizer='wordpiece'", "expected one of word, char"],
+    ),
     "serve a missing export root": ("serve {tmp}/nothing", ["'EXPORT_ROOT'", "nothing"]),
     "serve on a bad port": ("serve {tmp} --port 70000", ["'--port'", "70000"]),
-    "device that does not exist": (f"{NEW_RUN} --strategy mirrored --devices /gpu:0,/gpu:1", ["train.devices", "'/gpu:0'"]),
+    "device that does not exist": (
+        f"{NEW_RUN} --strategy mirrored --devices /gpu:0,/gpu:1",
+        ["train.devices", "'/gpu:0'"],
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_is_one_line_with_status_2(bad, case):
     command, parts = BAD_INPUTS[case]
+    before = sorted(p.relative_to(bad["run"]) for p in bad["run"].rglob("*"))
     assert_one_line_error(run(*command.format(**bad).split()), *parts)
-    assert not (bad["out"] / "x").exists()  # nothing half-made
+    assert not bad["out"].exists() and not (bad["tmp"] / "x").exists()  # nothing half-made
+    assert sorted(p.relative_to(bad["run"]) for p in bad["run"].rglob("*")) == before  # no evaluations/ either
 
 
 # ------------------------------------------------------------------------ the real console script

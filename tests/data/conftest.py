@@ -14,4 +14,3 @@ def write(tmp_path):
         return str(path)
 
     return write_file
-

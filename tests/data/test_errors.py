@@ -84,7 +84,7 @@ def test_single_class(write):
 
 
 def test_blank_text_as_error(write):
-    path = write("reviews.csv", "text,label\ngood,pos\n\" \",neg\n")
+    path = write("reviews.csv", 'text,label\ngood,pos\n" ",neg\n')
     error = _error(file_config(path, blank_texts="error"))
     assert "reviews.csv:3" in str(error) and "blank" in str(error)
 

@@ -1,11 +1,12 @@
-"""make_dataset: shapes, truncation, order, bucketing, sharding; make_distributed_dataset."""
+"""make_dataset with a WordPreprocessor: shapes, truncation, order, bucketing, sharding;
+make_distributed_dataset."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfrnn.config import DataConfig
-from tfrnn.data import Examples, WordEncoder, make_dataset, make_distributed_dataset, make_vectorizer
+from tfrnn.data import Examples, WordPreprocessor, make_dataset, make_distributed_dataset
 from tfrnn.data.pipeline import bucket_boundaries
 
 WORDS = [f"w{i}" for i in range(50)]
@@ -25,8 +26,13 @@ def examples():
 
 
 @pytest.fixture(scope="module")
-def vectorizer(examples):
-    return make_vectorizer(examples.texts, DataConfig())
+def vocabulary(examples):
+    return WordPreprocessor.adapt(examples.texts, vocab_size=20000).get_vocabulary()
+
+
+def _preprocessor(vocabulary, config):
+    """The word preprocessor of `vocabulary`, truncating to `config.max_len`."""
+    return WordPreprocessor(vocabulary, max_len=config.max_len)
 
 
 def _batches(dataset):
@@ -34,9 +40,9 @@ def _batches(dataset):
 
 
 @pytest.mark.parametrize("training, bucket", [(True, True), (True, False), (False, True)])
-def test_shapes_dtypes_and_nothing_dropped(examples, vectorizer, training, bucket):
+def test_shapes_dtypes_and_nothing_dropped(examples, vocabulary, training, bucket):
     config = DataConfig(batch_size=16, max_len=64, bucket=bucket)
-    dataset = make_dataset(examples, WordEncoder(vectorizer, config), config, training=training)
+    dataset = make_dataset(examples, _preprocessor(vocabulary, config), config, training=training)
     ids_spec, labels_spec = dataset.element_spec
     assert ids_spec.dtype == labels_spec.dtype == tf.int32
     assert ids_spec.shape.as_list() == [None, None] and labels_spec.shape.as_list() == [None]
@@ -47,35 +53,42 @@ def test_shapes_dtypes_and_nothing_dropped(examples, vectorizer, training, bucke
     assert sum(int((ids != 0).sum()) for ids, _ in batches) == sum(len(text.split()) for text in examples.texts)
 
 
-def test_truncation_to_max_len(examples, vectorizer):
+def test_truncation_to_max_len(examples, vocabulary):
     config = DataConfig(batch_size=8, max_len=5)
     for training in (True, False):
-        lengths = [ids.shape[1] for ids, _ in _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training))]
+        lengths = [
+            ids.shape[1]
+            for ids, _ in _batches(make_dataset(examples, _preprocessor(vocabulary, config), config, training))
+        ]
         assert max(lengths) == 5
 
 
-def test_evaluation_keeps_order(examples, vectorizer):
+def test_evaluation_keeps_order(examples, vocabulary):
     config = DataConfig(batch_size=16, max_len=64)
-    batches = _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training=False))
+    preprocessor = _preprocessor(vocabulary, config)
+    batches = _batches(make_dataset(examples, preprocessor, config, training=False))
     assert np.concatenate([labels for _, labels in batches]).tolist() == examples.labels.tolist()
     first = batches[0][0]
-    expected = np.asarray(vectorizer(examples.texts[:16]))
+    expected = np.asarray(preprocessor(tf.constant(examples.texts[:16])))
     assert first[:, : expected.shape[1]].tolist() == expected.tolist()
-    assert not first[:, expected.shape[1]:].any()
+    assert not first[:, expected.shape[1] :].any()
 
 
-def test_training_is_seeded_and_reshuffled_each_epoch(examples, vectorizer):
+def test_training_is_seeded_and_reshuffled_each_epoch(examples, vocabulary):
     config = DataConfig(batch_size=200, bucket=False)
-    dataset = make_dataset(examples, WordEncoder(vectorizer, config), config, training=True)
+    dataset = make_dataset(examples, _preprocessor(vocabulary, config), config, training=True)
     epoch1, epoch2 = (_batches(dataset)[0][1].tolist() for _ in range(2))
-    again = _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training=True))[0][1].tolist()
+    again = _batches(make_dataset(examples, _preprocessor(vocabulary, config), config, training=True))[0][1].tolist()
     assert epoch1 != epoch2 and epoch1 == again
 
 
-def test_bucketing_cuts_padding(examples, vectorizer):
+def test_bucketing_cuts_padding(examples, vocabulary):
     def padding(bucket):
         config = DataConfig(batch_size=8, max_len=32, bucket=bucket)
-        return sum(int((ids == 0).sum()) for ids, _ in _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, True)))
+        return sum(
+            int((ids == 0).sum())
+            for ids, _ in _batches(make_dataset(examples, _preprocessor(vocabulary, config), config, True))
+        )
 
     assert padding(bucket=True) < padding(bucket=False) / 2
 
@@ -85,32 +98,36 @@ def test_bucket_boundaries_end_at_max_len():
     assert bucket_boundaries(3) == [1, 2, 3]
 
 
-def test_text_without_tokens_becomes_one_oov(vectorizer):
+def test_text_without_tokens_becomes_one_oov(vocabulary):
     examples = Examples(["!!!", "w1 w2"], [0, 1], ["a", "b"], "made up")
-    ids, _ = _batches(make_dataset(examples, WordEncoder(vectorizer, DataConfig()), DataConfig(), training=False))[0]
+    ids, _ = _batches(make_dataset(examples, _preprocessor(vocabulary, DataConfig()), DataConfig(), training=False))[0]
     assert ids[0].tolist() == [1, 0]
 
 
-def test_sharding_with_input_context(examples, vectorizer):
+def test_sharding_with_input_context(examples, vocabulary):
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=2)
     config = DataConfig(batch_size=16, cache=False)
-    batches = _batches(make_dataset(examples, WordEncoder(vectorizer, config), config, training=False, input_context=context))
+    batches = _batches(
+        make_dataset(examples, _preprocessor(vocabulary, config), config, training=False, input_context=context)
+    )
     assert max(len(labels) for _, labels in batches) == 8
     assert np.concatenate([labels for _, labels in batches]).tolist() == examples.labels[0::2].tolist()
 
 
-def test_distributed_dataset(examples, vectorizer):
+def test_distributed_dataset(examples, vocabulary):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    dataset = make_distributed_dataset(examples, WordEncoder(vectorizer, DataConfig()), DataConfig(batch_size=16), strategy, training=True)
+    dataset = make_distributed_dataset(
+        examples, _preprocessor(vocabulary, DataConfig()), DataConfig(batch_size=16), strategy, training=True
+    )
     ids, labels = next(iter(dataset))
     assert ids.dtype == tf.int32 and labels.shape[0] <= 16
 
 
 @pytest.mark.parametrize("bucket", [True, False])
-def test_static_shapes_are_few(examples, vectorizer, bucket):
+def test_static_shapes_are_few(examples, vocabulary, bucket):
     """static_shapes: buckets pad to their boundary (minus 1), unbucketed batches to max_len."""
     config = DataConfig(batch_size=8, max_len=16, bucket=bucket)
-    dataset = make_dataset(examples, WordEncoder(vectorizer, config), config, training=True, static_shapes=True)
+    dataset = make_dataset(examples, _preprocessor(vocabulary, config), config, training=True, static_shapes=True)
     lengths = {ids.shape[1] for ids, _ in _batches(dataset)}
     expected = {b - 1 for b in bucket_boundaries(16)} | {16} if bucket else {16}
     assert lengths <= expected and 16 in lengths

@@ -84,8 +84,13 @@ def test_limit_is_seeded_and_keeps_both_classes():
 
 
 def _write_aclimdb(root):
-    reviews = {"train/pos": ["Great<br />film", "Loved it"], "train/neg": ["Boring", "Awful", "Meh"],
-               "test/pos": ["Superb"], "test/neg": ["Dull"], "train/unsup": ["ignored"]}
+    reviews = {
+        "train/pos": ["Great<br />film", "Loved it"],
+        "train/neg": ["Boring", "Awful", "Meh"],
+        "test/pos": ["Superb"],
+        "test/neg": ["Dull"],
+        "train/unsup": ["ignored"],
+    }
     for folder, texts in reviews.items():
         (root / folder).mkdir(parents=True)
         for i, text in enumerate(texts):
@@ -99,6 +104,11 @@ def test_aclimdb_folder(tmp_path):
     train, test = load_examples(config, "train"), load_examples(config, "test")
     assert train.label_names == ["neg", "pos"]
     assert sorted(zip(train.texts, train.labels.tolist())) == [
-        ("Awful", 0), ("Boring", 0), ("Great<br />film", 1), ("Loved it", 1), ("Meh", 0)]
+        ("Awful", 0),
+        ("Boring", 0),
+        ("Great<br />film", 1),
+        ("Loved it", 1),
+        ("Meh", 0),
+    ]
     assert sorted(test.texts) == ["Dull", "Superb"]
     assert str(tmp_path) in train.source

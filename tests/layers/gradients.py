@@ -36,8 +36,6 @@ def value_and_grads(layer, loss_fn, x):
         loss, grads = jax.value_and_grad(f)(trainable)
         return float(loss), [np.asarray(g) for g in grads]
     if backend == "torch":
-        import torch
-
         layer.zero_grad()
         loss = loss_fn(layer(x))
         loss.backward()

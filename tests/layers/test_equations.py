@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfrnn import layers
 from tests.layers import numpy_reference as ref
+from tfrnn import layers
 
 CONSTANTS = dict(
     kernel_initializer=keras.initializers.Constant(0.01),

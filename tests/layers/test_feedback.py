@@ -16,9 +16,7 @@ def _x(shape=(3, 8, 5), seed=0):
 @pytest.mark.parametrize("base", BASES)
 def test_without_feedback_it_is_exactly_the_base_cell(base):
     x = _x()
-    base_layer = {"lstm": layers.LSTM, "gru": layers.GRU}[base](
-        4, return_sequences=True, return_state=True
-    )
+    base_layer = {"lstm": layers.LSTM, "gru": layers.GRU}[base](4, return_sequences=True, return_state=True)
     keras_layer = BASES[base](4, return_sequences=True, return_state=True)
     ours = layers.Feedback(4, base=base, feedback=False, return_sequences=True, return_state=True)
     for layer in (base_layer, keras_layer, ours):
@@ -90,9 +88,7 @@ def test_feedback_layer_learns_a_sequence_task(base):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 12, 2)).astype("float32")
     y = (x[:, :, 0].sum(axis=1) > 0).astype("float32")
-    model = keras.Sequential(
-        [keras.Input((12, 2)), layers.Feedback(8, base=base), keras.layers.Dense(1, "sigmoid")]
-    )
+    model = keras.Sequential([keras.Input((12, 2)), layers.Feedback(8, base=base), keras.layers.Dense(1, "sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]

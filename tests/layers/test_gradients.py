@@ -5,20 +5,16 @@ import numpy as np
 import pytest
 from keras import ops
 
-from tfrnn import layers
 from tests.layers.gradients import value_and_grads
+from tfrnn import layers
 
 LAYERS = {
     "simple_rnn": lambda: layers.SimpleRNN(3, return_sequences=True),
     "lstm": lambda: layers.LSTM(3, return_sequences=True),
     "gru": lambda: layers.GRU(3, return_sequences=True),
     "gru_reset_before": lambda: layers.GRU(3, reset_after=False, return_sequences=True),
-    "feedback_lstm": lambda: layers.Feedback(
-        3, base="lstm", feedback_gain_initializer="ones", return_sequences=True
-    ),
-    "feedback_gru": lambda: layers.Feedback(
-        3, base="gru", feedback_gain_initializer="ones", return_sequences=True
-    ),
+    "feedback_lstm": lambda: layers.Feedback(3, base="lstm", feedback_gain_initializer="ones", return_sequences=True),
+    "feedback_gru": lambda: layers.Feedback(3, base="gru", feedback_gain_initializer="ones", return_sequences=True),
 }
 
 
@@ -65,9 +61,7 @@ def test_gradients_equal_keras(ours, theirs):
     theirs(x)
     ours(x)
     ours.set_weights(theirs.get_weights())
-    (loss_a, grads_a), (loss_b, grads_b) = value_and_grads(ours, _loss, x), value_and_grads(
-        theirs, _loss, x
-    )
+    (loss_a, grads_a), (loss_b, grads_b) = value_and_grads(ours, _loss, x), value_and_grads(theirs, _loss, x)
     assert loss_a == pytest.approx(loss_b, abs=1e-5)
     for a, b in zip(grads_a, grads_b):
         np.testing.assert_allclose(a, b, atol=1e-5)

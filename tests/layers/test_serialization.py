@@ -13,13 +13,9 @@ from tfrnn import layers
 
 CONFIGS = {
     "simple_rnn": lambda: layers.SimpleRNN(4, activation="relu", dropout=0.1, seed=3),
-    "lstm": lambda: layers.LSTM(
-        4, unit_forget_bias=False, recurrent_dropout=0.2, kernel_regularizer="l2"
-    ),
+    "lstm": lambda: layers.LSTM(4, unit_forget_bias=False, recurrent_dropout=0.2, kernel_regularizer="l2"),
     "gru": lambda: layers.GRU(4, reset_after=False, go_backwards=True, return_sequences=True),
-    "feedback": lambda: layers.Feedback(
-        4, base="gru", max_gain=0.5, feedback_regularizer="l1", return_state=True
-    ),
+    "feedback": lambda: layers.Feedback(4, base="gru", max_gain=0.5, feedback_regularizer="l1", return_state=True),
 }
 
 
@@ -62,9 +58,7 @@ def test_keras_file_reloads_in_fresh_process_with_safe_mode(tmp_path):
         print("reloaded", sorted(m for m in modules if m.startswith("tfrnn")))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy()
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy())
     assert result.returncode == 0, result.stderr[-2000:]
     for module in ("tfrnn.layers.gru", "tfrnn.layers.feedback", "tfrnn.layers.simple_rnn"):
         assert module in result.stdout

@@ -14,7 +14,8 @@ import tensorflow as tf
 import uvicorn
 
 from tfrnn.export import export_run
-from tfrnn.serving import ModelRepository, make_app
+from tfrnn.serving.repository import ModelRepository
+from tfrnn.serving.server import make_app
 
 TEXTS = [
     "A warm, funny film with a great cast.",
@@ -135,32 +136,38 @@ def test_metadata_describes_the_signature(client):
     assert client.get("/v1/models/tiny/metadata").json()["model_spec"]["version"] == "2"
 
 
-@pytest.mark.parametrize(("method", "path", "message"), [
-    ("GET", "/v1/models/nope", "Servable not found for request: Latest(nope)"),
-    ("GET", "/v1/models/tiny/versions/7", "Servable not found for request: Specific(tiny, 7)"),
-    ("GET", "/v1/models/tiny/versions/7/metadata", "Servable not found for request: Specific(tiny, 7)"),
-    ("POST", "/v1/models/nope:predict", "Servable not found for request: Latest(nope)"),
-    ("POST", "/v1/models/tiny/versions/7:predict", "Servable not found for request: Specific(tiny, 7)"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("GET", "/v1/models/nope", "Servable not found for request: Latest(nope)"),
+        ("GET", "/v1/models/tiny/versions/7", "Servable not found for request: Specific(tiny, 7)"),
+        ("GET", "/v1/models/tiny/versions/7/metadata", "Servable not found for request: Specific(tiny, 7)"),
+        ("POST", "/v1/models/nope:predict", "Servable not found for request: Latest(nope)"),
+        ("POST", "/v1/models/tiny/versions/7:predict", "Servable not found for request: Specific(tiny, 7)"),
+    ],
+)
 def test_unknown_model_or_version_is_404(client, method, path, message):
     response = client.request(method, path, json={"instances": ["good"]})
     assert response.status_code == 404
     assert response.json() == {"error": message}
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    (b'{"instances": ["good"', "Malformed JSON"),
-    (b'["good"]', "JSON object"),
-    (b'{"instances": ["good"], "inputs": ["good"]}', "exactly one"),
-    (b'{"signature_name": "serving_default"}', "exactly one"),
-    (b'{"instances": [1, 2]}', "expected strings"),
-    (b'{"inputs": {"text": [1.5]}}', "expected strings"),
-    (b'{"instances": [{"text": "good"}, "bad"]}', "expected strings"),
-    (b'{"instances": [{"txt": "good"}]}', "Expected the inputs"),
-    (b'{"instances": []}', "non-empty"),
-    (b'{"inputs": []}', "non-empty"),
-    (b'{"instances": ["good"], "signature_name": "nope"}', 'Serving signature name: "nope" not found'),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"instances": ["good"', "Malformed JSON"),
+        (b'["good"]', "JSON object"),
+        (b'{"instances": ["good"], "inputs": ["good"]}', "exactly one"),
+        (b'{"signature_name": "serving_default"}', "exactly one"),
+        (b'{"instances": [1, 2]}', "expected strings"),
+        (b'{"inputs": {"text": [1.5]}}', "expected strings"),
+        (b'{"instances": [{"text": "good"}, "bad"]}', "expected strings"),
+        (b'{"instances": [{"txt": "good"}]}', "Expected the inputs"),
+        (b'{"instances": []}', "non-empty"),
+        (b'{"inputs": []}', "non-empty"),
+        (b'{"instances": ["good"], "signature_name": "nope"}', 'Serving signature name: "nope" not found'),
+    ],
+)
 def test_bad_requests_are_400(client, body, fragment):
     response = client.post("/v1/models/tiny:predict", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
@@ -177,7 +184,7 @@ def test_body_over_the_limit_is_413(client):
     body = b'{"instances": ["' + b"a" * LIMIT + b'"]}'
     response = client.post("/v1/models/tiny:predict", content=body)  # announced by Content-Length
     assert response.status_code == 413 and "limit" in response.json()["error"]
-    chunked = client.post("/v1/models/tiny:predict", content=iter([body[:LIMIT // 2], body[LIMIT // 2:]]))
+    chunked = client.post("/v1/models/tiny:predict", content=iter([body[: LIMIT // 2], body[LIMIT // 2 :]]))
     assert chunked.status_code == 413 and "limit" in chunked.json()["error"]
 
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfrnn.config import TrainConfig
+from tfrnn.config import TrainConfig, load_config
 from tfrnn.models import RNNClassifier
 from tfrnn.training.optimizers import make_optimizer
 from tfrnn.training.schedules import WarmupDecay
@@ -39,6 +39,17 @@ def test_schedule_spans_all_epochs():
     assert (schedule.total_steps, schedule.warmup_steps, schedule.decay) == (30, 3, "linear")
     rates = [_learning_rate_at(optimizer, step) for step in (0, 3, 30)]
     np.testing.assert_allclose(rates, [0.0, 0.01, 0.0], atol=1e-9)
+
+
+def test_bert_kind_defaults_make_adamw_with_warmup_and_linear_decay():
+    """The frozen TrainConfig of a BERT run spec (Devlin et al.'s recipe) is used as it is."""
+    train = load_config(None, ["model.kind=bert"]).train
+    optimizer = make_optimizer(train, steps_per_epoch=100)  # 3 epochs: 300 steps, 30 of warmup
+    assert type(optimizer) is keras.optimizers.AdamW and optimizer.weight_decay == pytest.approx(0.01)
+    schedule = optimizer._learning_rate
+    assert (schedule.total_steps, schedule.warmup_steps, schedule.decay) == (300, 30, "linear")
+    assert _learning_rate_at(optimizer, 30) == pytest.approx(2e-5)
+    assert train == load_config(None, ["model.kind=bert"]).train  # nothing written into the config
 
 
 def test_warmup_alone_makes_a_schedule():

@@ -56,6 +56,14 @@ def test_a_label_never_seen_still_counts():
     assert result["accuracy"] == pytest.approx(5 / 7)
 
 
+def test_logits_give_the_same_metrics_as_their_softmax():
+    """The models' heads give logits; the metrics depend only on the argmax, so logits and their
+    softmax (what the runs pass) agree."""
+    logits = np.log(PROBABILITIES) + 3.0  # softmax(logits) == PROBABILITIES (rows sum to 1)
+    from_logits = reports.classification_metrics(LABELS, logits, ["a", "b", "c"])
+    assert from_logits == reports.classification_metrics(LABELS, PROBABILITIES, ["a", "b", "c"])
+
+
 def test_metrics_are_json_types():
     import json
 

@@ -7,7 +7,15 @@ _BUCKETS = 8
 
 
 def make_dataset(
-    examples, preprocessor, config, training, input_context=None, seed=0, repeat=False, static_shapes=False, num_batches=None
+    examples,
+    preprocessor,
+    config,
+    training,
+    input_context=None,
+    seed=0,
+    repeat=False,
+    static_shapes=False,
+    num_batches=None,
 ):
     """Tokenises, truncates and batches examples.
 
@@ -51,7 +59,9 @@ def make_dataset(
         dataset = dataset.repeat()
     features_spec, label_spec = dataset.element_spec
     padding_values = (
-        tf.nest.map_structure(lambda spec, value: tf.constant(value, spec.dtype), features_spec, preprocessor.padding_values),
+        tf.nest.map_structure(
+            lambda spec, value: tf.constant(value, spec.dtype), features_spec, preprocessor.padding_values
+        ),
         tf.zeros([], label_spec.dtype),
     )
     if training and config.bucket:
@@ -96,6 +106,7 @@ def make_distributed_dataset(
     Returns:
         tf.distribute.DistributedDataset.
     """
+
     def pipeline(context):
         per_step = context.num_replicas_in_sync // context.num_input_pipelines
         num_batches = steps * per_step if steps else None
@@ -114,4 +125,3 @@ def bucket_boundaries(max_len):
         list of int, increasing, ending at max_len.
     """
     return sorted({max(1, max_len * k // _BUCKETS) for k in range(1, _BUCKETS + 1)})
-

@@ -108,7 +108,9 @@ class WordPreprocessor(TextPreprocessor):
         self.vectorizer.build()  # the vocabulary is set; built layers can be tracked for export
 
     @classmethod
-    def adapt(cls, texts, vocab_size, tokenizer="word", lowercase=True, strip_html=True, unicode_form=None, max_len=200):
+    def adapt(
+        cls, texts, vocab_size, tokenizer="word", lowercase=True, strip_html=True, unicode_form=None, max_len=200
+    ):
         """Learns the vocabulary from training texts.
 
         Args:
@@ -136,9 +138,14 @@ class WordPreprocessor(TextPreprocessor):
 
     def call(self, texts):
         options = dict(
-            tokenizer=self.tokenizer, lowercase=self.lowercase, strip_html=self.strip_html, unicode_form=self.unicode_form
+            tokenizer=self.tokenizer,
+            lowercase=self.lowercase,
+            strip_html=self.strip_html,
+            unicode_form=self.unicode_form,
         )
-        ids = tf.cast(self.vectorizer(_clean(texts, **options)), tf.int32)[:, : self.max_len]  # (batch, time), time may be 0
+        ids = tf.cast(self.vectorizer(_clean(texts, **options)), tf.int32)[
+            :, : self.max_len
+        ]  # (batch, time), time may be 0
         ids = tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])  # time >= 1
         empty = tf.reduce_all(ids == 0, axis=1, keepdims=True)  # (batch, 1)
         first = tf.range(tf.shape(ids)[1]) == 0  # (time,)
@@ -159,7 +166,11 @@ class WordPreprocessor(TextPreprocessor):
 def _clean(texts, tokenizer, lowercase, strip_html, unicode_form):
     """The cleaning the vectorizer's input gets; punctuation too in word mode."""
     return standardize(
-        texts, strip_html=strip_html, unicode_form=unicode_form, lowercase=lowercase, strip_punctuation=tokenizer == "word"
+        texts,
+        strip_html=strip_html,
+        unicode_form=unicode_form,
+        lowercase=lowercase,
+        strip_punctuation=tokenizer == "word",
     )
 
 

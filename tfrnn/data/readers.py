@@ -47,7 +47,9 @@ def decode_utf8(data, path):
         line = data.count(b"\n", 0, error.start) + 1
         raise DataError(
             f"invalid UTF-8 (byte 0x{data[error.start]:02x}; the column counts bytes); save the file as UTF-8",
-            path, line, error.start - line_start + 1,
+            path,
+            line,
+            error.start - line_start + 1,
         ) from None
     return text.removeprefix("\ufeff")
 

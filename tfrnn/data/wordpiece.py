@@ -137,4 +137,3 @@ def read_vocabulary(path):
     if missing:
         raise DataError(f"not a WordPiece vocabulary: {', '.join(missing)} missing", path)
     return tokens
-

@@ -242,10 +242,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
         return run_step(self, inputs, states, training)
 
     def get_initial_state(self, batch_size=None):
-        return [
-            ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
-            for _ in range(self.state_count)
-        ]
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype) for _ in range(self.state_count)]
 
     def get_config(self):
         ser = keras.saving.serialize_keras_object
@@ -310,10 +307,7 @@ class ProjectedRNN(keras.layers.RNN):
         **kwargs,
     ):
         if input_projection not in ("auto", "hoisted", "per_step"):
-            raise ValueError(
-                "`input_projection` must be 'auto', 'hoisted' or 'per_step', "
-                f"got {input_projection!r}."
-            )
+            raise ValueError(f"`input_projection` must be 'auto', 'hoisted' or 'per_step', got {input_projection!r}.")
         cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}
         cell = self.cell_class(
             units,

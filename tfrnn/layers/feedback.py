@@ -22,7 +22,6 @@ With `feedback=False` no feedback weights are created and the cell is exactly it
 
 import keras
 from keras import ops
-
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from tfrnn.layers.base import ProjectedRNN, run_step
@@ -80,9 +79,7 @@ class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
             raise ValueError(f"`base` must be one of {sorted(BASE_CELLS)}, got base={base!r}.")
         layer_kwargs = {k: kwargs.pop(k) for k in ("name", "dtype", "trainable") if k in kwargs}
         super().__init__(**layer_kwargs)
-        self.base_cell = BASE_CELLS[base](
-            units, dtype=layer_kwargs.get("dtype"), name="base_cell", **kwargs
-        )
+        self.base_cell = BASE_CELLS[base](units, dtype=layer_kwargs.get("dtype"), name="base_cell", **kwargs)
         self.units = units
         self.base = base
         self.feedback = feedback

@@ -55,16 +55,12 @@ class GRUCell(ProjectedCell):
             hh = self.activation(x_h + r * inner_h)
         else:
             units = self.units
-            inner = masked_matmul(
-                h_tm1, self.recurrent_kernel[:, : 2 * units], masks and masks[:2]
-            )  # (batch, 2*units)
+            inner = masked_matmul(h_tm1, self.recurrent_kernel[:, : 2 * units], masks and masks[:2])  # (batch, 2*units)
             inner_z, inner_r = ops.split(inner, 2, axis=-1)
             z = self.recurrent_activation(x_z + inner_z)
             r = self.recurrent_activation(x_r + inner_r)
             h_for_candidate = h_tm1 * masks[2] if masks else h_tm1
-            hh = self.activation(
-                x_h + ops.matmul(r * h_for_candidate, self.recurrent_kernel[:, 2 * units :])
-            )
+            hh = self.activation(x_h + ops.matmul(r * h_for_candidate, self.recurrent_kernel[:, 2 * units :]))
         h = z * h_tm1 + (1 - z) * hh
         return h, [h]
 

@@ -53,9 +53,7 @@ class LSTMCell(ProjectedCell):
             h_tm1, self.recurrent_kernel, self.recurrent_masks(h_tm1, training)
         )  # (batch, 4*units)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
-        c = self.recurrent_activation(z_f) * c_tm1 + self.recurrent_activation(
-            z_i
-        ) * self.activation(z_g)
+        c = self.recurrent_activation(z_f) * c_tm1 + self.recurrent_activation(z_i) * self.activation(z_g)
         h = self.recurrent_activation(z_o) * self.activation(c)
         return h, [h, c]
 

@@ -1,7 +1,7 @@
 """Text classifiers built on tfrnn's layers (keras only, backend-agnostic)."""
 
+from tfrnn.models.factory import build_classifier
 from tfrnn.models.feedforward import FeedForwardClassifier
 from tfrnn.models.rnn_classifier import RECURRENT_LAYERS, RNNClassifier
-from tfrnn.models.factory import build_classifier
 
 __all__ = ["FeedForwardClassifier", "RECURRENT_LAYERS", "RNNClassifier", "build_classifier"]

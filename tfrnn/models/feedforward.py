@@ -20,7 +20,9 @@ class FeedForwardClassifier(Classifier):
         **kwargs: passed to `keras.Model`.
     """
 
-    def __init__(self, vocab_size, num_classes, embedding_dim=64, hidden_units=64, dropout=0.3, preprocessor=None, **kwargs):
+    def __init__(
+        self, vocab_size, num_classes, embedding_dim=64, hidden_units=64, dropout=0.3, preprocessor=None, **kwargs
+    ):
         token_ids, x = embedded_tokens(vocab_size, embedding_dim)  # (batch, time, embedding_dim)
         x = layers.MaskedGlobalPooling1D("mean", name="mean_pool")(x)  # (batch, embedding_dim)
         x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)

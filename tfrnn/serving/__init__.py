@@ -1,6 +1,7 @@
-"""`tfrnn serve`: a local development stand-in for TF Serving's REST API over an export root."""
+"""Serving exports: TF Serving's folder layout (`layout`), the files TF Serving reads besides the
+SavedModel (`tf_serving`), and `tfrnn serve`, a development stand-in for TF Serving's REST API
+(`repository`, `server`).
 
-from tfrnn.serving.repository import ModelRepository, NotFound
-from tfrnn.serving.server import make_app, serve
-
-__all__ = ["ModelRepository", "NotFound", "make_app", "serve"]
+Import the modules themselves; this package imports nothing, so `tfrnn.serving.layout` loads
+without TensorFlow and the server's web stack.
+"""

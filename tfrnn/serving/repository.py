@@ -1,10 +1,9 @@
 """The models and versions under an export root (TF Serving's layout ROOT/NAME/<version>/),
 loaded lazily and cached.
 
-A version is an integer-named folder holding saved_model.pb; anything else (the dot-folders an
-export is staged in, a folder without saved_model.pb) is ignored, so a half-written version is
-never served. Listings are re-read from disk, so versions exported while the server runs appear
-without a restart; the newest version is the default.
+Which folders are models and servable versions is `tfrnn.serving.layout`'s rule, so a
+half-written version is never served. Listings are re-read from disk, so versions exported while
+the server runs appear without a restart; the newest version is the default.
 """
 
 import threading
@@ -15,6 +14,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers TensorFlow Text's ops, which BERT exports use
 
 from tfrnn.errors import TfrnnError
+from tfrnn.serving import layout
 
 
 class NotFound(TfrnnError):
@@ -39,8 +39,8 @@ class ModelRepository:
         self._locks_guard = threading.Lock()
 
     def models(self):
-        """Sorted names of the models (sub-folders of the root that are not dot-folders)."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        """Sorted names of the models (folders of the root with a complete version)."""
+        return layout.model_names(self.root)
 
     def versions(self, name):
         """The servable versions of model `name`, newest first (empty when there is none).
@@ -53,7 +53,7 @@ class ModelRepository:
         """
         read_at, versions = self._listings.get(name, (None, None))
         if read_at is None or time.monotonic() - read_at >= self.poll_seconds:
-            versions = _scan_versions(self.root / name) if _is_model_name(name) else []
+            versions = layout.versions(self.root / name)[::-1] if layout.is_model_name(name) else []
             self._listings[name] = (time.monotonic(), versions)
             self._forget_removed(name, versions)
         return versions
@@ -108,19 +108,3 @@ class ModelRepository:
             if key not in self._loaded:
                 self._loaded[key] = tf.saved_model.load(str(self.root / name / str(key[1])))
         return key[1], self._loaded[key]
-
-
-def _is_model_name(name):
-    """Whether `name` can only name a folder directly under the root (no dot-folder, no path)."""
-    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name
-
-
-def _scan_versions(model_dir):
-    """Integer-named folders of `model_dir` holding saved_model.pb, newest first."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        (int(p.name) for p in model_dir.iterdir()
-         if p.name.isascii() and p.name.isdigit() and (p / "saved_model.pb").is_file()),
-        reverse=True,
-    )

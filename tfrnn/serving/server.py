@@ -121,7 +121,7 @@ async def _answer(request, repository, max_request_bytes):
 async def _read_body(request, limit):
     """The request body, refused with 413 past `limit` bytes (by Content-Length, or while read)."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
+    if length.isascii() and length.isdigit() and int(length) > limit:
         raise RequestError(413, f"Request body of {length} bytes exceeds the limit of {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -135,10 +135,12 @@ def _status(repository, name, version):
     """TF Serving's model status: every version newest first, or the one asked for."""
     repository.resolve(name, version)
     versions = repository.versions(name) if version is None else [version]
-    return {"model_version_status": [
-        {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-        for v in versions
-    ]}
+    return {
+        "model_version_status": [
+            {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            for v in versions
+        ]
+    }
 
 
 def _metadata(repository, name, version):
@@ -146,9 +148,11 @@ def _metadata(repository, name, version):
     version, loaded = repository.load(name, version)
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
-        "metadata": {"signature_def": {"signature_def": {
-            key: _signature_def(key, function) for key, function in loaded.signatures.items()
-        }}},
+        "metadata": {
+            "signature_def": {
+                "signature_def": {key: _signature_def(key, function) for key, function in loaded.signatures.items()}
+            }
+        },
     }
 
 
@@ -160,8 +164,7 @@ def _signature_def(key, function):
     return {
         "inputs": {name: _tensor_info(spec, f"{key}_{name}:0") for name, spec in inputs.items()},
         "outputs": {
-            name: _tensor_info(outputs[name], f"StatefulPartitionedCall:{i}")
-            for i, name in enumerate(sorted(outputs))
+            name: _tensor_info(outputs[name], f"StatefulPartitionedCall:{i}") for i, name in enumerate(sorted(outputs))
         },
         "method_name": _PREDICT_METHOD,
     }
@@ -214,9 +217,7 @@ def _parse_json(body):
     if not isinstance(request, dict):
         raise RequestError(400, "The request body must be a JSON object")
     if ("instances" in request) == ("inputs" in request):
-        raise RequestError(
-            400, 'The request must have exactly one of "instances" (row format) or "inputs" (columnar)'
-        )
+        raise RequestError(400, 'The request must have exactly one of "instances" (row format) or "inputs" (columnar)')
     return request
 
 

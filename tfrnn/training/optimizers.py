@@ -22,9 +22,7 @@ def make_optimizer(train_config, steps_per_epoch):
     total_steps = max(c.epochs * steps_per_epoch, 1)
     learning_rate = c.learning_rate
     if c.warmup_ratio > 0 or c.decay != "constant":
-        learning_rate = WarmupDecay(
-            c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.decay
-        )
+        learning_rate = WarmupDecay(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.decay)
     if c.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(
             learning_rate=learning_rate, weight_decay=c.weight_decay, clipnorm=c.clipnorm

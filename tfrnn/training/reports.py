@@ -5,8 +5,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn import metrics  # noqa: E402
 
 
@@ -31,9 +31,7 @@ def classification_metrics(labels, probabilities, label_names):
         "count": int(len(labels)),
         "accuracy": float(metrics.accuracy_score(labels, predictions)),
         "macro_f1": float(metrics.f1_score(labels, predictions, labels=ids, average="macro", zero_division=0)),
-        "weighted_f1": float(
-            metrics.f1_score(labels, predictions, labels=ids, average="weighted", zero_division=0)
-        ),
+        "weighted_f1": float(metrics.f1_score(labels, predictions, labels=ids, average="weighted", zero_division=0)),
         "confusion_matrix": metrics.confusion_matrix(labels, predictions, labels=ids).tolist(),
         "per_class": {name: per_class[name] for name in label_names},
         "report": metrics.classification_report(

@@ -9,7 +9,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import keras
@@ -279,21 +278,24 @@ def train(config, resume=False, log=print):
         )
     if resume and is_multi_worker(strategy):
         raise ConfigError("--resume: not supported with --strategy multi-worker (only the chief keeps a backup)")
-    train_examples, evaluated = _load_splits(config, log)
-    checkpoint = _read_checkpoint(config)
-    spec = resolve_spec(config, train_examples, checkpoint)
-    if is_chief(strategy):
-        paths = _run_paths(spec, resume)
-    else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
-        paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
-    try:
+    paths = None
+    try:  # Ctrl-C while reading the data (a download, a large file) is Interrupted too
+        train_examples, evaluated = _load_splits(config, log)
+        checkpoint = _read_checkpoint(config)
+        spec = resolve_spec(config, train_examples, checkpoint)
+        if is_chief(strategy):
+            paths = _run_paths(spec, resume)
+        else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
+            paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
         return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log)
     except KeyboardInterrupt:
-        if not paths.root.exists():
+        if paths is None or not paths.root.exists():
             raise Interrupted("interrupted before the run started; nothing was written") from None
+        if is_multi_worker(strategy):  # --resume refuses multi-worker runs: do not suggest it
+            raise Interrupted(f"interrupted; {paths.root} is unfinished (a multi-worker run cannot resume)") from None
         raise Interrupted(f"interrupted; continue with: tfrnn train --resume {paths.root}") from None
     finally:
-        if not is_chief(strategy):
+        if paths is not None and not is_chief(strategy):
             shutil.rmtree(paths.root.parent, ignore_errors=True)
 
 

@@ -1,4 +1,5 @@
-"""BertBackbone (the checkpoint's activation) and BertClassifier, on tiny random configurations."""
+"""BertBackbone (the checkpoint's activation) and BertClassifier (logits; its preprocessor saved
+with it), on tiny random configurations."""
 
 import math
 
@@ -6,7 +7,9 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from tfrnn.data.wordpiece import RESERVED, BertPreprocessor
 from tfrnn.models.bert import BertBackbone, BertClassifier
 from tfrnn.models.bert.classifier import random_backbone
 
@@ -69,11 +72,14 @@ def test_unknown_activation():
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean", "max"])
-def test_classifier_outputs_probabilities(pooling):
+def test_classifier_outputs_logits(pooling):
     model = BertClassifier(random_backbone(50, 1, 8, 2, 12), num_classes=3, pooling=pooling)
-    probabilities = np.asarray(model(_inputs()))  # (batch, classes)
-    assert probabilities.shape == (3, 3) and probabilities.dtype == np.float32
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    logits = np.asarray(model(_inputs()))  # (batch, classes)
+    assert logits.shape == (3, 3) and logits.dtype == np.float32 and np.isfinite(logits).all()
+    assert not np.allclose(logits.sum(axis=1), 1.0, atol=1e-3)  # logits, not probabilities
+    head = model.layers[-1]
+    assert head.name == "logits" and isinstance(head, keras.layers.Dense)
+    assert head.activation is keras.activations.linear and model.outputs[0] is head.output
     pooler = {v.path for v in model.backbone.get_layer("pooled_dense").weights}
     trainable = {v.path for v in model.trainable_weights}
     assert (pooler <= trainable) == (pooling == "cls")  # the unused pooler is frozen
@@ -84,6 +90,33 @@ def test_mean_pooling_ignores_padding():
     x = _inputs(batch=2, time=5)
     longer = {k: np.pad(v, [[0, 0], [0, 3]]) for k, v in x.items()}  # more padding, same texts
     np.testing.assert_allclose(model(x), model(longer), atol=1e-6)
+
+
+def test_logits_are_float32_under_mixed_precision():
+    keras.config.set_dtype_policy("mixed_bfloat16")  # reset by tests/conftest.py
+    model = BertClassifier(random_backbone(50, 1, 8, 2, 12), num_classes=2, pooling="mean")
+    assert model.layers[-1].compute_dtype == "float32"
+    assert np.asarray(model(_inputs())).dtype == np.float32
+
+
+VOCABULARY = RESERVED + ["a", "great", "film", "dull", "and", "long", "caf", "##e", "!", ",", "."]
+TEXTS = ["A great film!", "Dull, and long.", "", "café <br /> unseen words"]
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_keras_file_with_its_preprocessor_classifies_raw_strings(tmp_path, pooling):
+    preprocessor = BertPreprocessor(VOCABULARY, max_len=8)
+    backbone = random_backbone(len(VOCABULARY), 1, 8, 2, 8)
+    model = BertClassifier(backbone, num_classes=3, pooling=pooling, preprocessor=preprocessor)
+    expected = model.predict(TEXTS, verbose=0)  # raw strings go through the preprocessor
+    assert expected.shape == (4, 3) and expected.dtype == np.float32
+    np.testing.assert_allclose(expected, np.asarray(model(preprocessor(tf.constant(TEXTS)))), atol=1e-6)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is BertClassifier and type(loaded.preprocessor) is BertPreprocessor
+    assert loaded.preprocessor.get_config() == preprocessor.get_config()
+    np.testing.assert_array_equal(loaded.predict(TEXTS, verbose=0), expected)
 
 
 def test_unknown_pooling():

@@ -38,7 +38,10 @@ def test_hugging_face_tokenizer_settings(tmp_path, tokenizer_config, lowercase, 
     assert checkpoint.vocabulary.endswith("vocab.txt") and checkpoint.max_sequence_length == 64
 
 
-@pytest.mark.parametrize("hidden_act, activation", [("gelu", "gelu"), ("gelu_new", "gelu_approximate"), ("gelu_pytorch_tanh", "gelu_approximate")])
+@pytest.mark.parametrize(
+    "hidden_act, activation",
+    [("gelu", "gelu"), ("gelu_new", "gelu_approximate"), ("gelu_pytorch_tanh", "gelu_approximate")],
+)
 def test_hugging_face_activation(tmp_path, hidden_act, activation):
     assert read_checkpoint(_hf_folder(tmp_path / "ckpt", hidden_act=hidden_act)).activation == activation
 
@@ -53,7 +56,7 @@ def test_unsupported_hugging_face_checkpoints(tmp_path, config, message):
 
 
 def test_missing_checkpoint(tmp_path):
-    with pytest.raises(ConfigError, match=r"model.checkpoint=.*missing': no such folder"):
+    with pytest.raises(ConfigError, match=r"model\.bert\.checkpoint=.*missing': no such folder"):
         read_checkpoint(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"empty': cannot read its config.json"):
@@ -62,17 +65,30 @@ def test_missing_checkpoint(tmp_path):
 
 def test_keras_hub_preset_folder_loads_its_weights(tmp_path):
     stock = keras_hub.models.BertBackbone(
-        vocabulary_size=len(VOCABULARY), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16
+        vocabulary_size=len(VOCABULARY),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
     )
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=VOCABULARY, lowercase=True)
     stock.save_to_preset(str(tmp_path / "preset"))
     tokenizer.save_to_preset(str(tmp_path / "preset"))
     checkpoint = read_checkpoint(str(tmp_path / "preset"))
     assert not checkpoint.hugging_face
-    assert (checkpoint.activation, checkpoint.lowercase, checkpoint.max_sequence_length) == ("gelu_approximate", True, 16)
+    assert (checkpoint.activation, checkpoint.lowercase, checkpoint.max_sequence_length) == (
+        "gelu_approximate",
+        True,
+        16,
+    )
     assert open(checkpoint.vocabulary).read().split() == VOCABULARY
     loaded = checkpoint.load_backbone()
-    x = {"token_ids": np.array([[2, 5, 6, 3]], "int32"), "segment_ids": np.zeros((1, 4), "int32"), "padding_mask": np.ones((1, 4), "int32")}
+    x = {
+        "token_ids": np.array([[2, 5, 6, 3]], "int32"),
+        "segment_ids": np.zeros((1, 4), "int32"),
+        "padding_mask": np.ones((1, 4), "int32"),
+    }
     np.testing.assert_array_equal(loaded(x)["sequence_output"], stock(x)["sequence_output"])
 
 
@@ -83,5 +99,5 @@ def test_incomplete_hugging_face_checkpoint(tmp_path, remove):
         (tmp_path / "ckpt" / "vocab.txt").unlink()
     else:
         (tmp_path / "ckpt" / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(ConfigError, match=rf"model.checkpoint=.*incomplete checkpoint .*{remove}"):
+    with pytest.raises(ConfigError, match=rf"model\.bert\.checkpoint=.*incomplete checkpoint .*{remove}"):
         read_checkpoint(folder)

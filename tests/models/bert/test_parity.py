@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrnn.config import DataConfig
-from tfrnn.data import WordPieceEncoder
+from tfrnn.config import load_config, resolve
+from tfrnn.data import make_preprocessor
+from tfrnn.data.wordpiece import BertPreprocessor, read_vocabulary
 from tfrnn.models.bert import read_checkpoint
 
 REFERENCE = np.load(Path(__file__).with_name("minilm_reference.npz"))
@@ -24,14 +25,14 @@ def checkpoint():
 
 @pytest.fixture(scope="module")
 def inputs(checkpoint):
-    config = DataConfig(
-        tokenizer="wordpiece",
+    preprocessor = BertPreprocessor(
+        read_vocabulary(checkpoint.vocabulary),
         lowercase=checkpoint.lowercase,
         strip_accents=checkpoint.strip_accents,
+        split_on_cjk=checkpoint.split_on_cjk,
         max_len=128,
     )
-    encoder = WordPieceEncoder(checkpoint.vocabulary, config)
-    return encoder.encode(tf.constant([str(t) for t in REFERENCE["texts"]]))
+    return preprocessor(tf.constant([str(t) for t in REFERENCE["texts"]]))
 
 
 def _max_error(outputs, name):
@@ -50,6 +51,16 @@ def test_tokens_match_hugging_face(inputs):
     np.testing.assert_array_equal(inputs["token_ids"], REFERENCE["token_ids"])
     np.testing.assert_array_equal(inputs["padding_mask"], REFERENCE["padding_mask"])
     np.testing.assert_array_equal(inputs["segment_ids"], np.zeros_like(REFERENCE["token_ids"]))
+
+
+def test_the_runs_preprocessor_matches_hugging_face(checkpoint):
+    """make_preprocessor, as `tfrnn train --model bert --checkpoint` builds it, tokenizes alike."""
+    config = load_config(None, ["model.kind=bert", f"model.bert.checkpoint={CHECKPOINT}"])
+    spec = resolve(config, ["neg", "pos"], "parity", checkpoint.lowercase, checkpoint.strip_accents)
+    preprocessor = make_preprocessor(spec, ["not read: the checkpoint brings the vocabulary"], checkpoint)
+    inputs = preprocessor(tf.constant([str(t) for t in REFERENCE["texts"]]))
+    np.testing.assert_array_equal(inputs["token_ids"], REFERENCE["token_ids"])
+    np.testing.assert_array_equal(inputs["padding_mask"], REFERENCE["padding_mask"])
 
 
 def test_outputs_match_hugging_face_to_1e4(checkpoint, inputs):

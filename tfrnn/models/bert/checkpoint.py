@@ -91,29 +91,31 @@ def read_checkpoint(handle):
         raise
     except (KeyError, OSError, ValueError) as error:  # a missing key or file, bad JSON, no network
         reason = " ".join(str(error).split("\n")[0].split())
-        raise ConfigError(f"model.checkpoint={handle!r}: incomplete checkpoint ({type(error).__name__}: {reason})") from None
+        raise ConfigError(
+            f"model.bert.checkpoint={handle!r}: incomplete checkpoint ({type(error).__name__}: {reason})"
+        ) from None
 
 
 def _read_checkpoint(handle):
     local = "://" not in handle and (os.sep in handle or handle.startswith("."))
     if local and not os.path.isdir(handle):
         raise ConfigError(
-            f"model.checkpoint={handle!r}: no such folder (expected a Hugging Face-format folder "
+            f"model.bert.checkpoint={handle!r}: no such folder (expected a Hugging Face-format folder "
             "with config.json, hf://org/name, kaggle://... or a keras-hub preset name)"
         )
     try:
         config = _json(handle, "config.json")
     except Exception as error:  # no config.json, no network, bad JSON, unknown preset name
         reason = " ".join(str(error).split("\n")[0].split())
-        raise ConfigError(f"model.checkpoint={handle!r}: cannot read its config.json ({reason})") from None
+        raise ConfigError(f"model.bert.checkpoint={handle!r}: cannot read its config.json ({reason})") from None
     if "model_type" in config:  # Hugging Face format
         if config["model_type"] != "bert":
             raise ConfigError(
-                f"model.checkpoint={handle!r}: model_type {config['model_type']!r}; only BERT is supported"
+                f"model.bert.checkpoint={handle!r}: model_type {config['model_type']!r}; only BERT is supported"
             )
         hidden_act = config.get("hidden_act", "gelu")
         if hidden_act not in HF_ACTIVATIONS:
-            raise ConfigError(f"model.checkpoint={handle!r}: unsupported hidden_act {hidden_act!r}")
+            raise ConfigError(f"model.bert.checkpoint={handle!r}: unsupported hidden_act {hidden_act!r}")
         tokenizer = _json(handle, "tokenizer_config.json") if check_file_exists(handle, "tokenizer_config.json") else {}
         lowercase = bool(tokenizer.get("do_lower_case", True))
         strip_accents = tokenizer.get("strip_accents")
@@ -128,7 +130,7 @@ def _read_checkpoint(handle):
             max_sequence_length=int(config["max_position_embeddings"]),
         )
     if not config.get("class_name", "").endswith("BertBackbone"):
-        raise ConfigError(f"model.checkpoint={handle!r}: not a BERT checkpoint ({config.get('class_name')})")
+        raise ConfigError(f"model.bert.checkpoint={handle!r}: not a BERT checkpoint ({config.get('class_name')})")
     tokenizer = _json(handle, "tokenizer.json").get("config", {})
     lowercase = bool(tokenizer.get("lowercase", False))
     return Checkpoint(

@@ -2,8 +2,8 @@
 
 import keras
 
-from tfrnn.layers import MaskedGlobalPooling1D
 from tfrnn import choices
+from tfrnn.layers import MaskedGlobalPooling1D
 from tfrnn.models.base import Classifier, logits_head
 from tfrnn.models.bert.backbone import BertBackbone
 

@@ -18,6 +18,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfrnn.files import atomic_write_text
+from tfrnn.serving.layout import model_names
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 SIGNATURE = "serving_default"
@@ -50,14 +51,19 @@ def write_warmup_requests(path, model_name, max_len):
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SIGNATURE)
             )
             request.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 
 
 def read_warmup_requests(path):
-    """The PredictRequests of a warm-up file, in order."""
+    """The PredictRequests of a warm-up file, in order.
+
+    Args:
+        path: str or Path. A file written by `write_warmup_requests`.
+
+    Returns:
+        list of tensorflow_serving.apis.predict_pb2.PredictRequest.
+    """
     requests = []
     for record in tf.data.TFRecordDataset(str(path)):
         log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
@@ -65,19 +71,9 @@ def read_warmup_requests(path):
     return requests
 
 
-def model_names(export_root):
-    """Folders under the export root that hold at least one integer version with a SavedModel."""
-    return sorted(
-        model.name
-        for model in Path(export_root).iterdir()
-        if model.is_dir()
-        and not model.name.startswith(".")
-        and any(v.name.isdigit() and (v / "saved_model.pb").is_file() for v in model.iterdir())
-    )
-
-
 def write_models_config(export_root, base_path="/models"):
-    """Writes EXPORT_ROOT/models.config, a ModelServerConfig with every model under the root.
+    """Writes EXPORT_ROOT/models.config, a ModelServerConfig with every model under the root
+    (`tfrnn.serving.layout.model_names`: folders with a complete version).
 
     Args:
         export_root: str or Path. The folder holding NAME/<version>/ exports (saved_models/).

@@ -9,15 +9,19 @@ import tensorflow as tf
 from click.testing import CliRunner
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
+from tfrnn_cli.main import cli
 
 from tfrnn.export import export_run
-from tfrnn.tf_serving import WARMUP_FILE, read_warmup_requests, warmup_texts
-from tfrnn_cli.main import cli
+from tfrnn.serving.tf_serving import WARMUP_FILE, read_warmup_requests, warmup_texts
 
 # `saved_model_cli show --tag_set serve --signature_def serving_default`, for any tfrnn export.
 CONTRACT = {
     "inputs": {"text": ("DT_STRING", "(-1)")},
-    "outputs": {"label": ("DT_STRING", "(-1)"), "label_id": ("DT_INT32", "(-1)"), "probabilities": ("DT_FLOAT", "(-1, 2)")},
+    "outputs": {
+        "label": ("DT_STRING", "(-1)"),
+        "label_id": ("DT_INT32", "(-1)"),
+        "probabilities": ("DT_FLOAT", "(-1, 2)"),
+    },
     "method": "tensorflow/serving/predict",
 }
 
@@ -30,8 +34,19 @@ def export(request, tmp_path_factory):
 
 def _saved_model_cli_show(export_dir):
     result = subprocess.run(
-        ["saved_model_cli", "show", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def", "serving_default"],
-        capture_output=True, text=True, timeout=120,
+        [
+            "saved_model_cli",
+            "show",
+            "--dir",
+            str(export_dir),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     shown = {"inputs": {}, "outputs": {}}

@@ -1,4 +1,5 @@
-"""The `tf.distribute` strategy a run trains under (`train.strategy`, `train.devices`).
+"""The `tf.distribute` strategy a run trains under (`train.strategy`, `train.devices`): one
+builder in `BUILDERS` for each `tfrnn.choices.STRATEGIES` name.
 
     auto          a TPU when one is attached (TPU_NAME or COLAB_TPU_ADDR set, or a TPU VM's
                   /dev/accel0), else MirroredStrategy over `devices` or all GPUs when there are
@@ -14,6 +15,9 @@ Only the chief (the "chief" task, else worker 0) keeps what a run writes; `is_ch
 With KERAS_BACKEND=jax, tf.distribute does not drive Keras: "auto" and "mirrored" use
 `keras.distribution.DataParallel` over all JAX devices (`JaxDataParallel`), when there are
 several; "multi-worker" and "tpu" are TensorFlow's.
+
+`tfrnn.distribute.keras_compat` patches Keras' trainer for the mirrored and multi-worker
+strategies (keras-team/keras#20585).
 """
 
 import json
@@ -23,10 +27,9 @@ import re
 import keras
 import tensorflow as tf
 
+from tfrnn.choices import STRATEGIES
+from tfrnn.distribute.keras_compat import patch_multi_worker_fit
 from tfrnn.errors import ConfigError
-from tfrnn.keras_compat import patch_multi_worker_fit
-
-STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 
 
 def _split_cpu(devices):
@@ -38,9 +41,7 @@ def _split_cpu(devices):
     if not cpus or max(cpus) < len(configured):
         return
     try:
-        tf.config.set_logical_device_configuration(
-            physical, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1)
-        )
+        tf.config.set_logical_device_configuration(physical, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1))
     except RuntimeError:  # TensorFlow has started; the devices check reports it
         pass
 
@@ -60,11 +61,52 @@ def tpu_attached():
     return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR")) or os.path.exists("/dev/accel0")
 
 
-def _tpu_strategy():
+def _local_devices(devices):
+    """Prepares the named devices of this machine (splitting the CPU where asked) and checks them.
+
+    Args:
+        devices: list of str. Device names (/gpu:0, /cpu:1); may be empty.
+
+    Returns:
+        list of str, the GPUs there are (/gpu:0, /gpu:1, ...).
+
+    Raises:
+        ConfigError: a device that does not exist.
+    """
+    _split_cpu(devices)
+    _check_devices(devices)
+    return [f"/gpu:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))]
+
+
+def _auto(devices):
+    """A TPU when one is attached and no devices are named, else mirrored over the named devices
+    or all GPUs when there are several, else the named device or the default strategy."""
+    if not devices and tpu_attached():
+        return _tpu(devices)
+    gpus = _local_devices(devices)
+    chosen = devices or gpus
+    if len(chosen) > 1:
+        return _mirrored(chosen)
+    return tf.distribute.OneDeviceStrategy(chosen[0]) if devices else tf.distribute.get_strategy()
+
+
+def _one_device(devices):
+    """OneDeviceStrategy on the first named device, else the first GPU, else the CPU."""
+    gpus = _local_devices(devices)
+    return tf.distribute.OneDeviceStrategy((devices or gpus or ["/cpu:0"])[0])
+
+
+def _mirrored(devices):
+    """MirroredStrategy over the named devices, else all GPUs, else the CPU."""
+    gpus = _local_devices(devices)
+    patch_multi_worker_fit()  # the symbolic build of keras-team/keras#20585 also fails on ragged buckets
+    return tf.distribute.MirroredStrategy(devices or gpus or ["/cpu:0"])
+
+
+def _tpu(devices):
+    """TPUStrategy on the TPU that TPUClusterResolver finds (`devices` is not used)."""
     if not tpu_attached():
-        raise ConfigError(
-            "train.strategy=tpu: no TPU here (set TPU_NAME, or run on a Colab TPU runtime or a TPU VM)"
-        )
+        raise ConfigError("train.strategy=tpu: no TPU here (set TPU_NAME, or run on a Colab TPU runtime or a TPU VM)")
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
@@ -74,7 +116,8 @@ def _tpu_strategy():
     return tf.distribute.TPUStrategy(resolver)
 
 
-def _multi_worker_strategy():
+def _multi_worker(devices):
+    """MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (`devices` is not used)."""
     try:
         json.loads(os.environ["TF_CONFIG"])["cluster"]
     except (KeyError, ValueError, TypeError):
@@ -86,6 +129,11 @@ def _multi_worker_strategy():
     # Collectives give up after this long when a worker stops answering, instead of hanging.
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=120)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+# train.strategy -> its builder under TensorFlow, taking the list of `train.devices` (the names:
+# tfrnn.choices.STRATEGIES).
+BUILDERS = {"auto": _auto, "one-device": _one_device, "mirrored": _mirrored, "multi-worker": _multi_worker, "tpu": _tpu}
 
 
 class JaxDataParallel:
@@ -120,35 +168,20 @@ def make_strategy(name, devices=None):
     """Builds a strategy; call it before TensorFlow runs anything.
 
     Args:
-        name: str. One of STRATEGIES (see the module docstring).
+        name: str. A `tfrnn.choices.STRATEGIES` name (see the module docstring).
         devices: list of str or None. For auto, one-device and mirrored.
 
     Returns:
-        tf.distribute.Strategy.
+        tf.distribute.Strategy, or JaxDataParallel under the JAX backend.
 
     Raises:
         ConfigError: an unknown name, a device that does not exist, no TPU, no TF_CONFIG.
     """
+    if name not in STRATEGIES:
+        raise ConfigError(f"train.strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
     if keras.backend.backend() == "jax":
         return _jax_strategy(name)
-    if name == "tpu" or (name == "auto" and not devices and tpu_attached()):
-        return _tpu_strategy()
-    if name == "multi-worker":
-        return _multi_worker_strategy()
-    _split_cpu(devices or [])
-    _check_devices(devices or [])
-    gpus = [f"/gpu:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))]
-    if name == "auto":
-        chosen = devices or gpus
-        if len(chosen) > 1:
-            return make_strategy("mirrored", chosen)
-        return tf.distribute.OneDeviceStrategy(chosen[0]) if devices else tf.distribute.get_strategy()
-    if name == "one-device":
-        return tf.distribute.OneDeviceStrategy((devices or gpus or ["/cpu:0"])[0])
-    if name == "mirrored":
-        patch_multi_worker_fit()  # the symbolic build of keras-team/keras#20585 also fails on ragged buckets
-        return tf.distribute.MirroredStrategy(devices or gpus or ["/cpu:0"])
-    raise ConfigError(f"train.strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
+    return BUILDERS[name](list(devices or []))
 
 
 def is_multi_worker(strategy):

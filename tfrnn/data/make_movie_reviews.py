@@ -1,19 +1,17 @@
-"""Regenerate tfrnn's embedded English movie-review sentiment dataset.
+"""The generator of tfrnn's embedded English movie-review sentiment data set.
 
-Writes ``tfrnn/data/resources/movie_reviews_train.csv`` and
-``tfrnn/data/resources/movie_reviews_test.csv`` (header ``text,label``,
-labels ``pos``/``neg``).
+Writes ``movie_reviews_train.csv`` and ``movie_reviews_test.csv`` (header ``text,label``,
+labels ``pos``/``neg``) into ``tfrnn/data/resources`` (the ``embedded`` data source).
 
 All text here was written for tfrnn: a few hundred hand-written review
 sentences plus hand-written building blocks (aspects, evaluations,
 intensifiers, negations, contrasts, invented titles and names) combined with
 a seeded random generator.  Nothing is copied from IMDB, SST, Rotten Tomatoes
-or any other existing dataset.  Running the script twice produces identical
-files.
+or any other existing dataset.  Running it twice produces identical files.
 
-Usage (from the repository root)::
+Usage::
 
-    python benchmarks/make_movie_reviews.py
+    python -m tfrnn.data.make_movie_reviews [--out-dir DIR] [--seed N]
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ N_TEST_PER_LABEL = 200
 N_TEST_HAND_PER_LABEL = 50  # hand-written sentences that only appear in test
 MIN_WORDS, MAX_WORDS = 4, 40
 
-OUT_DIR = Path(__file__).resolve().parents[1] / "tfrnn" / "data" / "resources"
+OUT_DIR = Path(__file__).resolve().parent / "resources"
 
 # ---------------------------------------------------------------------------
 # Fully hand-written sentences
@@ -405,114 +403,258 @@ HAND_NEG = [
 # ---------------------------------------------------------------------------
 
 TITLES = [
-    "The Lantern Keeper", "Midnight Orchard", "Glass Harbor", "Paper Moons",
-    "The Last Cartographer", "Iron Meadow", "Salt and Static", "Velvet Horizon",
-    "Quiet Engines", "The Winter Ledger", "Brightwater", "Neon Parish",
-    "The Ninth Lighthouse", "Copper Sparrow", "Dust and Daylight", "Marrow Street",
-    "Tin Lanterns", "Echoes of Varrow", "The Paper Fox", "Kestrel Falls",
-    "Blue Hour Motel", "The Orchid Protocol", "Lakehouse Nine", "Northbound Static",
-    "The Cobalt Choir", "Harrowgate Junction", "Ash and Honey", "The Sleeping Tide",
-    "Crimson Abacus", "The Tuesday Heist", "Orbit of Strangers", "Lemon Street Ghosts",
+    "The Lantern Keeper",
+    "Midnight Orchard",
+    "Glass Harbor",
+    "Paper Moons",
+    "The Last Cartographer",
+    "Iron Meadow",
+    "Salt and Static",
+    "Velvet Horizon",
+    "Quiet Engines",
+    "The Winter Ledger",
+    "Brightwater",
+    "Neon Parish",
+    "The Ninth Lighthouse",
+    "Copper Sparrow",
+    "Dust and Daylight",
+    "Marrow Street",
+    "Tin Lanterns",
+    "Echoes of Varrow",
+    "The Paper Fox",
+    "Kestrel Falls",
+    "Blue Hour Motel",
+    "The Orchid Protocol",
+    "Lakehouse Nine",
+    "Northbound Static",
+    "The Cobalt Choir",
+    "Harrowgate Junction",
+    "Ash and Honey",
+    "The Sleeping Tide",
+    "Crimson Abacus",
+    "The Tuesday Heist",
+    "Orbit of Strangers",
+    "Lemon Street Ghosts",
 ]
 
 NAMES = [
-    "Mara Voss", "Idris Kallen", "Teodor Brandt", "Lena Okafor", "Jonah Pirelli",
-    "Sofia Drummond", "Ravi Castellan", "Hannah Ferrow", "Elias Wren",
-    "Nadia Korhonen", "Tomas Quill", "Priya Halvorsen", "Owen Marchetti",
-    "Ingrid Salas", "Felix Arden", "June Takahara", "Dario Lindqvist", "Amara Beck",
+    "Mara Voss",
+    "Idris Kallen",
+    "Teodor Brandt",
+    "Lena Okafor",
+    "Jonah Pirelli",
+    "Sofia Drummond",
+    "Ravi Castellan",
+    "Hannah Ferrow",
+    "Elias Wren",
+    "Nadia Korhonen",
+    "Tomas Quill",
+    "Priya Halvorsen",
+    "Owen Marchetti",
+    "Ingrid Salas",
+    "Felix Arden",
+    "June Takahara",
+    "Dario Lindqvist",
+    "Amara Beck",
 ]
 
 ROLES = [
-    "the detective", "the grieving father", "the villain", "the ship's captain",
-    "the reluctant hero", "the young widow", "the con artist", "the retired boxer",
-    "the small-town mayor", "the lonely astronaut", "the fading rock star",
-    "the ambitious lawyer", "the eccentric inventor", "the school teacher",
-    "the hired assassin", "the runaway heiress", "the ghost", "the hard-nosed editor",
+    "the detective",
+    "the grieving father",
+    "the villain",
+    "the ship's captain",
+    "the reluctant hero",
+    "the young widow",
+    "the con artist",
+    "the retired boxer",
+    "the small-town mayor",
+    "the lonely astronaut",
+    "the fading rock star",
+    "the ambitious lawyer",
+    "the eccentric inventor",
+    "the school teacher",
+    "the hired assassin",
+    "the runaway heiress",
+    "the ghost",
+    "the hard-nosed editor",
 ]
 
 GENRES = [
-    "thriller", "drama", "comedy", "romance", "horror film", "science fiction epic",
-    "western", "musical", "war film", "heist movie", "family film", "documentary",
-    "animated feature", "crime saga", "mystery", "superhero movie", "road movie",
-    "coming-of-age story", "period piece", "biopic", "action movie", "ghost story",
-    "satire", "space opera", "courtroom drama", "spy film", "romantic comedy",
+    "thriller",
+    "drama",
+    "comedy",
+    "romance",
+    "horror film",
+    "science fiction epic",
+    "western",
+    "musical",
+    "war film",
+    "heist movie",
+    "family film",
+    "documentary",
+    "animated feature",
+    "crime saga",
+    "mystery",
+    "superhero movie",
+    "road movie",
+    "coming-of-age story",
+    "period piece",
+    "biopic",
+    "action movie",
+    "ghost story",
+    "satire",
+    "space opera",
+    "courtroom drama",
+    "spy film",
+    "romantic comedy",
 ]
 
 # aspect -> noun phrases (text, plural?), aspect-specific positive / negative
 # evaluations, and whether the generic evaluations also fit.
 ASPECTS = {
     "acting": {
-        "np": [("the acting", False), ("the performances", True), ("the lead performance", False),
-               ("the supporting cast", False), ("the ensemble", False), ("the cast", False)],
-        "pos": ["nuanced", "convincing", "magnetic", "compelling", "committed", "natural",
-                "heartfelt", "pitch-perfect"],
-        "neg": ["wooden", "stiff", "hammy", "unconvincing", "flat", "overcooked", "awkward",
-                "phoned in"],
+        "np": [
+            ("the acting", False),
+            ("the performances", True),
+            ("the lead performance", False),
+            ("the supporting cast", False),
+            ("the ensemble", False),
+            ("the cast", False),
+        ],
+        "pos": [
+            "nuanced",
+            "convincing",
+            "magnetic",
+            "compelling",
+            "committed",
+            "natural",
+            "heartfelt",
+            "pitch-perfect",
+        ],
+        "neg": ["wooden", "stiff", "hammy", "unconvincing", "flat", "overcooked", "awkward", "phoned in"],
         "generic": True,
     },
     "plot": {
-        "np": [("the plot", False), ("the story", False), ("the screenplay", False),
-               ("the script", False), ("the central mystery", False), ("the premise", False)],
-        "pos": ["gripping", "clever", "tight", "engrossing", "inventive", "absorbing",
-                "well constructed", "full of surprises"],
-        "neg": ["convoluted", "predictable", "nonsensical", "thin", "muddled", "incoherent",
-                "riddled with holes", "paper thin"],
+        "np": [
+            ("the plot", False),
+            ("the story", False),
+            ("the screenplay", False),
+            ("the script", False),
+            ("the central mystery", False),
+            ("the premise", False),
+        ],
+        "pos": [
+            "gripping",
+            "clever",
+            "tight",
+            "engrossing",
+            "inventive",
+            "absorbing",
+            "well constructed",
+            "full of surprises",
+        ],
+        "neg": [
+            "convoluted",
+            "predictable",
+            "nonsensical",
+            "thin",
+            "muddled",
+            "incoherent",
+            "riddled with holes",
+            "paper thin",
+        ],
         "generic": True,
     },
     "pacing": {
-        "np": [("the pacing", False), ("the editing", False), ("the middle act", False),
-               ("the first hour", False)],
+        "np": [("the pacing", False), ("the editing", False), ("the middle act", False), ("the first hour", False)],
         "pos": ["brisk", "taut", "tight", "well judged", "confident", "snappy", "propulsive"],
-        "neg": ["sluggish", "glacial", "plodding", "uneven", "choppy", "lethargic",
-                "all over the place"],
+        "neg": ["sluggish", "glacial", "plodding", "uneven", "choppy", "lethargic", "all over the place"],
         "generic": False,
     },
     "score": {
-        "np": [("the score", False), ("the soundtrack", False), ("the music", False),
-               ("the sound design", False), ("the songs", True)],
+        "np": [
+            ("the score", False),
+            ("the soundtrack", False),
+            ("the music", False),
+            ("the sound design", False),
+            ("the songs", True),
+        ],
         "pos": ["haunting", "gorgeous", "stirring", "memorable", "lush", "rousing", "catchy"],
-        "neg": ["intrusive", "overbearing", "forgettable", "generic", "grating", "repetitive",
-                "shrill"],
+        "neg": ["intrusive", "overbearing", "forgettable", "generic", "grating", "repetitive", "shrill"],
         "generic": True,
     },
     "cinematography": {
-        "np": [("the cinematography", False), ("the camera work", False), ("the visuals", True),
-               ("the lighting", False), ("the photography", False), ("the shot composition", False)],
+        "np": [
+            ("the cinematography", False),
+            ("the camera work", False),
+            ("the visuals", True),
+            ("the lighting", False),
+            ("the photography", False),
+            ("the shot composition", False),
+        ],
         "pos": ["gorgeous", "stunning", "breathtaking", "crisp", "striking", "luminous", "elegant"],
         "neg": ["murky", "drab", "ugly", "shaky", "muddy", "washed out", "dingy"],
         "generic": True,
     },
     "dialogue": {
-        "np": [("the dialogue", False), ("the writing", False), ("the banter", False),
-               ("the one-liners", True), ("the conversations", True)],
+        "np": [
+            ("the dialogue", False),
+            ("the writing", False),
+            ("the banter", False),
+            ("the one-liners", True),
+            ("the conversations", True),
+        ],
         "pos": ["sharp", "witty", "natural", "crackling", "clever", "quotable", "smart"],
         "neg": ["clunky", "stilted", "wooden", "cringeworthy", "awkward", "leaden", "clumsy"],
         "generic": True,
     },
     "effects": {
-        "np": [("the visual effects", True), ("the special effects", True), ("the creature design", False),
-               ("the digital effects", True), ("the action scenes", True), ("the stunts", True)],
+        "np": [
+            ("the visual effects", True),
+            ("the special effects", True),
+            ("the creature design", False),
+            ("the digital effects", True),
+            ("the action scenes", True),
+            ("the stunts", True),
+        ],
         "pos": ["seamless", "convincing", "spectacular", "dazzling", "thrilling", "inventive"],
         "neg": ["cheap", "cartoonish", "unconvincing", "dated", "shoddy", "rubbery", "incomprehensible"],
         "generic": True,
     },
     "ending": {
-        "np": [("the ending", False), ("the finale", False), ("the final act", False),
-               ("the climax", False), ("the twist", False), ("the last scene", False)],
+        "np": [
+            ("the ending", False),
+            ("the finale", False),
+            ("the final act", False),
+            ("the climax", False),
+            ("the twist", False),
+            ("the last scene", False),
+        ],
         "pos": ["satisfying", "moving", "earned", "powerful", "perfect", "surprising", "cathartic"],
         "neg": ["rushed", "unsatisfying", "baffling", "abrupt", "unearned", "contrived", "limp"],
         "generic": True,
     },
     "characters": {
-        "np": [("the characters", True), ("the heroine", False), ("the villain", False),
-               ("the main characters", True), ("the side characters", True), ("the hero", False)],
+        "np": [
+            ("the characters", True),
+            ("the heroine", False),
+            ("the villain", False),
+            ("the main characters", True),
+            ("the side characters", True),
+            ("the hero", False),
+        ],
         "pos": ["rich", "believable", "well drawn", "likeable", "complex", "memorable", "vivid"],
         "neg": ["thin", "flat", "one-dimensional", "unlikeable", "cardboard", "irritating", "bland"],
         "generic": True,
     },
     "humour": {
-        "np": [("the humour", False), ("the jokes", True), ("the comedy", False),
-               ("the gags", True), ("the comic timing", False)],
+        "np": [
+            ("the humour", False),
+            ("the jokes", True),
+            ("the comedy", False),
+            ("the gags", True),
+            ("the comic timing", False),
+        ],
         "pos": ["hilarious", "clever", "witty", "genuinely funny", "charming", "sharp", "delightful"],
         "neg": ["juvenile", "flat", "tired", "unfunny", "forced", "crude", "painful"],
         "generic": False,
@@ -524,143 +666,474 @@ ASPECTS = {
         "generic": False,
     },
     "direction": {
-        "np": [("the direction", False), ("the filmmaking", False), ("the staging", False),
-               ("the world-building", False), ("the production design", False)],
+        "np": [
+            ("the direction", False),
+            ("the filmmaking", False),
+            ("the staging", False),
+            ("the world-building", False),
+            ("the production design", False),
+        ],
         "pos": ["assured", "confident", "inventive", "precise", "masterful", "bold", "ambitious"],
         "neg": ["aimless", "clumsy", "heavy-handed", "listless", "confused", "lazy", "sloppy"],
         "generic": True,
     },
 }
 
-GENERIC_POS = ["excellent", "superb", "wonderful", "terrific", "outstanding", "fantastic",
-               "brilliant", "great", "strong", "impressive", "remarkable", "first-rate",
-               "top-notch", "solid", "engaging", "lovely", "marvellous", "exceptional"]
-GENERIC_NEG = ["awful", "terrible", "dreadful", "weak", "poor", "lazy", "dull",
-               "forgettable", "sloppy", "disappointing", "mediocre", "bland", "amateurish",
-               "tedious", "lifeless", "atrocious", "embarrassing", "underwhelming"]
+GENERIC_POS = [
+    "excellent",
+    "superb",
+    "wonderful",
+    "terrific",
+    "outstanding",
+    "fantastic",
+    "brilliant",
+    "great",
+    "strong",
+    "impressive",
+    "remarkable",
+    "first-rate",
+    "top-notch",
+    "solid",
+    "engaging",
+    "lovely",
+    "marvellous",
+    "exceptional",
+]
+GENERIC_NEG = [
+    "awful",
+    "terrible",
+    "dreadful",
+    "weak",
+    "poor",
+    "lazy",
+    "dull",
+    "forgettable",
+    "sloppy",
+    "disappointing",
+    "mediocre",
+    "bland",
+    "amateurish",
+    "tedious",
+    "lifeless",
+    "atrocious",
+    "embarrassing",
+    "underwhelming",
+]
 
-INT_POS = ["", "", "", "", "really ", "truly ", "genuinely ", "incredibly ", "remarkably ",
-           "quite ", "pretty ", "wonderfully ", "consistently ", "surprisingly ", "mostly ",
-           "fairly ", "absolutely ", "so "]
-INT_NEG = ["", "", "", "", "really ", "truly ", "genuinely ", "incredibly ", "quite ",
-           "pretty ", "utterly ", "painfully ", "a bit ", "somewhat ", "rather ",
-           "frustratingly ", "surprisingly ", "so ", "hopelessly "]
+INT_POS = [
+    "",
+    "",
+    "",
+    "",
+    "really ",
+    "truly ",
+    "genuinely ",
+    "incredibly ",
+    "remarkably ",
+    "quite ",
+    "pretty ",
+    "wonderfully ",
+    "consistently ",
+    "surprisingly ",
+    "mostly ",
+    "fairly ",
+    "absolutely ",
+    "so ",
+]
+INT_NEG = [
+    "",
+    "",
+    "",
+    "",
+    "really ",
+    "truly ",
+    "genuinely ",
+    "incredibly ",
+    "quite ",
+    "pretty ",
+    "utterly ",
+    "painfully ",
+    "a bit ",
+    "somewhat ",
+    "rather ",
+    "frustratingly ",
+    "surprisingly ",
+    "so ",
+    "hopelessly ",
+]
 
-EXTREME = {"outstanding", "pitch-perfect", "perfect", "first-rate", "top-notch", "fantastic",
-           "exceptional", "superb", "excellent", "brilliant", "terrific", "marvellous",
-           "sensational", "spectacular", "breathtaking", "masterful", "atrocious", "awful",
-           "terrible", "dreadful", "hilarious", "wonderful", "stunning", "incoherent",
-           "nonsensical", "cathartic", "seamless", "unfunny", "amateurish", "embarrassing"}
+EXTREME = {
+    "outstanding",
+    "pitch-perfect",
+    "perfect",
+    "first-rate",
+    "top-notch",
+    "fantastic",
+    "exceptional",
+    "superb",
+    "excellent",
+    "brilliant",
+    "terrific",
+    "marvellous",
+    "sensational",
+    "spectacular",
+    "breathtaking",
+    "masterful",
+    "atrocious",
+    "awful",
+    "terrible",
+    "dreadful",
+    "hilarious",
+    "wonderful",
+    "stunning",
+    "incoherent",
+    "nonsensical",
+    "cathartic",
+    "seamless",
+    "unfunny",
+    "amateurish",
+    "embarrassing",
+}
 INT_EXTREME_POS = ["", "", "", "absolutely ", "truly ", "really ", "simply ", "just "]
 INT_EXTREME_NEG = ["", "", "", "absolutely ", "truly ", "really ", "simply ", "utterly ", "just "]
 
-FILM_POS = ["gripping", "moving", "delightful", "clever", "thrilling", "charming", "heartfelt",
-            "stunning", "funny", "smart", "rewarding", "wonderful", "excellent", "beautiful",
-            "captivating", "gorgeous", "tender", "exhilarating", "thoughtful", "well-made",
-            "beautifully acted", "sharply written", "hugely entertaining", "quietly powerful",
-            "terrific", "joyful", "riveting"]
-FILM_NEG = ["tedious", "boring", "muddled", "forgettable", "lifeless", "clumsy", "hollow",
-            "disappointing", "messy", "bloated", "predictable", "shallow", "pointless", "lazy",
-            "joyless", "dreary", "incoherent", "sluggish", "badly written", "poorly acted",
-            "deeply tiresome", "thoroughly mediocre", "half-hearted", "overlong", "cynical",
-            "drab", "witless"]
+FILM_POS = [
+    "gripping",
+    "moving",
+    "delightful",
+    "clever",
+    "thrilling",
+    "charming",
+    "heartfelt",
+    "stunning",
+    "funny",
+    "smart",
+    "rewarding",
+    "wonderful",
+    "excellent",
+    "beautiful",
+    "captivating",
+    "gorgeous",
+    "tender",
+    "exhilarating",
+    "thoughtful",
+    "well-made",
+    "beautifully acted",
+    "sharply written",
+    "hugely entertaining",
+    "quietly powerful",
+    "terrific",
+    "joyful",
+    "riveting",
+]
+FILM_NEG = [
+    "tedious",
+    "boring",
+    "muddled",
+    "forgettable",
+    "lifeless",
+    "clumsy",
+    "hollow",
+    "disappointing",
+    "messy",
+    "bloated",
+    "predictable",
+    "shallow",
+    "pointless",
+    "lazy",
+    "joyless",
+    "dreary",
+    "incoherent",
+    "sluggish",
+    "badly written",
+    "poorly acted",
+    "deeply tiresome",
+    "thoroughly mediocre",
+    "half-hearted",
+    "overlong",
+    "cynical",
+    "drab",
+    "witless",
+]
 
-PERF_POS = ["magnetic", "convincing", "superb", "brilliant", "heartbreaking", "hilarious",
-            "commanding", "luminous", "excellent", "terrific", "compelling", "riveting",
-            "wonderful", "fearless", "sensational"]
-PERF_NEG = ["wooden", "stiff", "unconvincing", "flat", "forgettable", "bland",
-            "hammy", "awkward", "grating", "lifeless", "irritating", "dull"]
+PERF_POS = [
+    "magnetic",
+    "convincing",
+    "superb",
+    "brilliant",
+    "heartbreaking",
+    "hilarious",
+    "commanding",
+    "luminous",
+    "excellent",
+    "terrific",
+    "compelling",
+    "riveting",
+    "wonderful",
+    "fearless",
+    "sensational",
+]
+PERF_NEG = [
+    "wooden",
+    "stiff",
+    "unconvincing",
+    "flat",
+    "forgettable",
+    "bland",
+    "hammy",
+    "awkward",
+    "grating",
+    "lifeless",
+    "irritating",
+    "dull",
+]
 PERF_NEG_IS_ONLY = ["miscast", "lost", "badly miscast", "out of place"]  # "X is <adj> as ..."
 
-DIR_NOUN_POS = ["real flair", "a sure hand", "remarkable confidence", "wit and precision",
-                "great sensitivity", "a sharp eye for detail", "obvious love for the material",
-                "terrific energy"]
-DIR_NOUN_NEG = ["a heavy hand", "no sense of rhythm", "very little imagination",
-                "all the subtlety of a sledgehammer", "no feel for the material",
-                "a baffling lack of focus", "no energy whatsoever", "zero sense of tension"]
+DIR_NOUN_POS = [
+    "real flair",
+    "a sure hand",
+    "remarkable confidence",
+    "wit and precision",
+    "great sensitivity",
+    "a sharp eye for detail",
+    "obvious love for the material",
+    "terrific energy",
+]
+DIR_NOUN_NEG = [
+    "a heavy hand",
+    "no sense of rhythm",
+    "very little imagination",
+    "all the subtlety of a sledgehammer",
+    "no feel for the material",
+    "a baffling lack of focus",
+    "no energy whatsoever",
+    "zero sense of tension",
+]
 
 SCRIPT_POS = ["sharp", "witty", "clever", "tight", "smart", "beautifully structured"]
 SCRIPT_NEG = ["clunky", "lazy", "muddled", "thin", "overwritten", "full of holes"]
 
-OPENERS = ["Honestly,", "Frankly,", "To be honest,", "In my view,", "For me,", "Overall,",
-           "I have to say", "Truth be told,", "If I'm being honest,", "I thought", "I felt",
-           "In short,", "Put simply,", "As far as I'm concerned,", "Let me be clear:"]
+OPENERS = [
+    "Honestly,",
+    "Frankly,",
+    "To be honest,",
+    "In my view,",
+    "For me,",
+    "Overall,",
+    "I have to say",
+    "Truth be told,",
+    "If I'm being honest,",
+    "I thought",
+    "I felt",
+    "In short,",
+    "Put simply,",
+    "As far as I'm concerned,",
+    "Let me be clear:",
+]
 PAST_OPENERS = {"I thought", "I felt"}
 
-CLOSERS_POS = ["Highly recommended.", "I would happily watch it again.", "Go and see it.",
-               "Worth every penny.", "Do not miss it.", "You won't regret it.",
-               "Eight out of ten.", "Four stars from me.", "A must-see.",
-               "I loved it.", "Cannot wait to see it again.", "Well worth your time.",
-               "Nine out of ten.", "Bring your friends.", "Definitely worth a watch."]
-CLOSERS_NEG = ["Skip it.", "Save your money.", "Not worth the ticket price.",
-               "I want those two hours back.", "Don't bother.", "Two stars at most.",
-               "Three out of ten.", "One star from me.", "Avoid.", "What a waste.",
-               "Wait for it to show up on television, or better yet, don't.",
-               "Not recommended.", "I would not watch it again.", "A real letdown.",
-               "Two out of ten."]
+CLOSERS_POS = [
+    "Highly recommended.",
+    "I would happily watch it again.",
+    "Go and see it.",
+    "Worth every penny.",
+    "Do not miss it.",
+    "You won't regret it.",
+    "Eight out of ten.",
+    "Four stars from me.",
+    "A must-see.",
+    "I loved it.",
+    "Cannot wait to see it again.",
+    "Well worth your time.",
+    "Nine out of ten.",
+    "Bring your friends.",
+    "Definitely worth a watch.",
+]
+CLOSERS_NEG = [
+    "Skip it.",
+    "Save your money.",
+    "Not worth the ticket price.",
+    "I want those two hours back.",
+    "Don't bother.",
+    "Two stars at most.",
+    "Three out of ten.",
+    "One star from me.",
+    "Avoid.",
+    "What a waste.",
+    "Wait for it to show up on television, or better yet, don't.",
+    "Not recommended.",
+    "I would not watch it again.",
+    "A real letdown.",
+    "Two out of ten.",
+]
 
-CONTRAST_TAIL_POS = ["and that is what really matters", "so I left happy",
-                     "and I would still recommend it", "which more than makes up for it",
-                     "and I enjoyed it overall", "so it is still well worth a look"]
-CONTRAST_TAIL_NEG = ["and that drags the whole film down", "which is a real shame",
-                     "so it is hard to recommend", "and the film never recovers",
-                     "and that ruins it for me", "so I left disappointed"]
+CONTRAST_TAIL_POS = [
+    "and that is what really matters",
+    "so I left happy",
+    "and I would still recommend it",
+    "which more than makes up for it",
+    "and I enjoyed it overall",
+    "so it is still well worth a look",
+]
+CONTRAST_TAIL_NEG = [
+    "and that drags the whole film down",
+    "which is a real shame",
+    "so it is hard to recommend",
+    "and the film never recovers",
+    "and that ruins it for me",
+    "so I left disappointed",
+]
 
-EXP_POS = ["kept me on the edge of my seat", "had me laughing from start to finish",
-           "left me in tears in the best way", "stayed with me for days",
-           "won me over completely", "made the time fly", "had me grinning all the way home",
-           "surprised me in all the right ways", "held my attention the whole time",
-           "exceeded my expectations", "gave me chills more than once",
-           "made me want to call my mother", "left the whole audience cheering"]
-EXP_NEG = ["put me to sleep halfway through", "had me checking my phone constantly",
-           "left me cold", "tested my patience", "made two hours feel like five",
-           "lost me within the first twenty minutes", "bored me to tears",
-           "left me wondering why I bothered", "fell apart in the second half",
-           "never gave me a reason to care", "made me regret not staying home",
-           "failed to hold my attention", "left the audience groaning"]
+EXP_POS = [
+    "kept me on the edge of my seat",
+    "had me laughing from start to finish",
+    "left me in tears in the best way",
+    "stayed with me for days",
+    "won me over completely",
+    "made the time fly",
+    "had me grinning all the way home",
+    "surprised me in all the right ways",
+    "held my attention the whole time",
+    "exceeded my expectations",
+    "gave me chills more than once",
+    "made me want to call my mother",
+    "left the whole audience cheering",
+]
+EXP_NEG = [
+    "put me to sleep halfway through",
+    "had me checking my phone constantly",
+    "left me cold",
+    "tested my patience",
+    "made two hours feel like five",
+    "lost me within the first twenty minutes",
+    "bored me to tears",
+    "left me wondering why I bothered",
+    "fell apart in the second half",
+    "never gave me a reason to care",
+    "made me regret not staying home",
+    "failed to hold my attention",
+    "left the audience groaning",
+]
 
-EXP_SUBJ = ["{title}", "this film", "the movie", "this one", "it", "the whole thing",
-            "the sequel", "this picture", "{title}"]
+EXP_SUBJ = [
+    "{title}",
+    "this film",
+    "the movie",
+    "this one",
+    "it",
+    "the whole thing",
+    "the sequel",
+    "this picture",
+    "{title}",
+]
 
-VERB_POS = ["loved", "adored", "really enjoyed", "thoroughly enjoyed", "was moved by",
-            "was gripped by", "had a blast with", "was charmed by", "was blown away by",
-            "fell for"]
-VERB_NEG = ["hated", "was bored by", "could not stand", "was let down by",
-            "struggled to sit through", "was annoyed by", "was disappointed by",
-            "got nothing out of", "regret watching", "gave up on"]
-VERB_OBJ = ["this movie", "this film", "the whole thing", "{title}", "every minute of it",
-            "it from start to finish", "this one"]
+VERB_POS = [
+    "loved",
+    "adored",
+    "really enjoyed",
+    "thoroughly enjoyed",
+    "was moved by",
+    "was gripped by",
+    "had a blast with",
+    "was charmed by",
+    "was blown away by",
+    "fell for",
+]
+VERB_NEG = [
+    "hated",
+    "was bored by",
+    "could not stand",
+    "was let down by",
+    "struggled to sit through",
+    "was annoyed by",
+    "was disappointed by",
+    "got nothing out of",
+    "regret watching",
+    "gave up on",
+]
+VERB_OBJ = [
+    "this movie",
+    "this film",
+    "the whole thing",
+    "{title}",
+    "every minute of it",
+    "it from start to finish",
+    "this one",
+]
 VERB_OBJ_BAD_FOR = {"every minute of it": {"regret watching", "gave up on", "got nothing out of"}}
 
-CMP_POS = ["a huge improvement over the first one", "even better than the original",
-           "far better than the trailer suggests", "better than most films in its genre",
-           "a worthy follow-up to the original", "much smarter than the average blockbuster",
-           "better than it has any right to be", "one of the best films of the year"]
-CMP_NEG = ["a big step down from the original", "a pale imitation of far better films",
-           "much worse than the trailer suggests", "weaker than the first film in every way",
-           "a poor follow-up to a great original", "nowhere near as good as the original",
-           "one of the worst films of the year", "a lesser copy of a dozen better movies"]
-CMP_SUBJ = ["{title}", "this sequel", "the remake", "this film", "it", "the new version",
-            "the second instalment"]
+CMP_POS = [
+    "a huge improvement over the first one",
+    "even better than the original",
+    "far better than the trailer suggests",
+    "better than most films in its genre",
+    "a worthy follow-up to the original",
+    "much smarter than the average blockbuster",
+    "better than it has any right to be",
+    "one of the best films of the year",
+]
+CMP_NEG = [
+    "a big step down from the original",
+    "a pale imitation of far better films",
+    "much worse than the trailer suggests",
+    "weaker than the first film in every way",
+    "a poor follow-up to a great original",
+    "nowhere near as good as the original",
+    "one of the worst films of the year",
+    "a lesser copy of a dozen better movies",
+]
+CMP_SUBJ = ["{title}", "this sequel", "the remake", "this film", "it", "the new version", "the second instalment"]
 
-EXPECT_LOW = ["I expected very little,", "I expected very little from {title},",
-              "I went in with low expectations,", "I went into {title} with low expectations,",
-              "I almost skipped this one,", "The trailer for {title} looked awful,",
-              "My friends warned me off it,", "The reviews were mixed,",
-              "I nearly walked out in the first ten minutes,", "On paper it sounded silly,",
-              "I only went because my sister dragged me,"]
-EXPECT_HIGH = ["I had high hopes,", "I had high hopes for {title},", "The reviews were glowing,",
-               "I loved the trailer,", "I was so excited for {title},",
-               "I was so excited for this one,", "I adored the first film,",
-               "Everyone told me {title} was brilliant,", "The premise sounded great,",
-               "The cast looked amazing on paper,", "I had been waiting years for this,"]
+EXPECT_LOW = [
+    "I expected very little,",
+    "I expected very little from {title},",
+    "I went in with low expectations,",
+    "I went into {title} with low expectations,",
+    "I almost skipped this one,",
+    "The trailer for {title} looked awful,",
+    "My friends warned me off it,",
+    "The reviews were mixed,",
+    "I nearly walked out in the first ten minutes,",
+    "On paper it sounded silly,",
+    "I only went because my sister dragged me,",
+]
+EXPECT_HIGH = [
+    "I had high hopes,",
+    "I had high hopes for {title},",
+    "The reviews were glowing,",
+    "I loved the trailer,",
+    "I was so excited for {title},",
+    "I was so excited for this one,",
+    "I adored the first film,",
+    "Everyone told me {title} was brilliant,",
+    "The premise sounded great,",
+    "The cast looked amazing on paper,",
+    "I had been waiting years for this,",
+]
 EXPECT_LINK = ["but", "yet", "but honestly"]
 
-NEGATE_TO_POS = ["not {a} at all", "never {a}", "not once {a}", "not the least bit {a}",
-                 "anything but {a}", "far from {a}", "not remotely {a}", "never even slightly {a}"]
-NEGATE_TO_NEG = ["not {a}", "not particularly {a}", "not remotely {a}", "never {a}",
-                 "anything but {a}", "hardly {a}", "not nearly as {a} as it thinks",
-                 "not {a} in the slightest", "far from {a}", "never once {a}"]
+NEGATE_TO_POS = [
+    "not {a} at all",
+    "never {a}",
+    "not once {a}",
+    "not the least bit {a}",
+    "anything but {a}",
+    "far from {a}",
+    "not remotely {a}",
+    "never even slightly {a}",
+]
+NEGATE_TO_NEG = [
+    "not {a}",
+    "not particularly {a}",
+    "not remotely {a}",
+    "never {a}",
+    "anything but {a}",
+    "hardly {a}",
+    "not nearly as {a} as it thinks",
+    "not {a} in the slightest",
+    "far from {a}",
+    "never once {a}",
+]
 
 CASUAL_PREFIX = ["", "", "", "ngl ", "tbh ", "ok so ", "honestly ", "real talk, "]
 CASUAL_SUFFIX = ["", "", " lol", "!!", " tbh", " honestly", " fr", " imo"]
@@ -669,6 +1142,7 @@ CASUAL_SUFFIX = ["", "", " lol", "!!", " tbh", " honestly", " fr", " imo"]
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
+
 
 def a_an(word: str) -> str:
     return "an" if word[:1].lower() in "aeio" else "a"
@@ -679,6 +1153,12 @@ def with_article(phrase: str) -> str:
 
 
 class Gen:
+    """Builds review sentences from the building blocks above.
+
+    Args:
+        rng: random.Random. The seeded generator every choice draws from.
+    """
+
     def __init__(self, rng: random.Random):
         self.r = rng
 
@@ -795,8 +1275,7 @@ class Gen:
             past = self.p(0.4)
             key, np_, plural = self.aspect()
             a = self.adj(key, o)
-            neg = self.c(NEGATE_TO_POS if label == "pos" else
-                         [n for n in NEGATE_TO_NEG if "as it thinks" not in n])
+            neg = self.c(NEGATE_TO_POS if label == "pos" else [n for n in NEGATE_TO_NEG if "as it thinks" not in n])
             s = f"{np_} {self.be(plural, past)} {neg.format(a=a)}"
             if self.p(0.3):
                 _, extra = self.clause(label, past=past, exclude=key)
@@ -821,8 +1300,15 @@ class Gen:
         if form == 0:
             s = f"{t} is {with_article(self.film_adj(label) + ' ' + genre)}"
         elif form == 1:
-            tail = self.c(["from start to finish", "from beginning to end", "all the way through",
-                           "for most of its runtime", "in almost every scene"])
+            tail = self.c(
+                [
+                    "from start to finish",
+                    "from beginning to end",
+                    "all the way through",
+                    "for most of its runtime",
+                    "in almost every scene",
+                ]
+            )
             s = f"{t} is {self.film_adj(label)} {tail}"
         elif form == 2:
             _, cl = self.clause(label, past=False)
@@ -896,8 +1382,14 @@ class Gen:
         return f"{start} {self.c(EXPECT_LINK)} {rest}"
 
     TEMPLATES = [
-        ("t_simple", 17), ("t_two_same", 9), ("t_contrast", 12), ("t_negated", 11),
-        ("t_title", 10), ("t_person", 11), ("t_experience", 12), ("t_compare", 5),
+        ("t_simple", 17),
+        ("t_two_same", 9),
+        ("t_contrast", 12),
+        ("t_negated", 11),
+        ("t_title", 10),
+        ("t_person", 11),
+        ("t_experience", 12),
+        ("t_compare", 5),
         ("t_expect", 7),
     ]
 
@@ -929,6 +1421,14 @@ def word_count(text: str) -> int:
 
 
 def build(seed: int = SEED):
+    """Draws the train and test splits: hand-written sentences plus generated ones, no text twice.
+
+    Args:
+        seed: int. Seed of the random generator; the same seed gives the same rows.
+
+    Returns:
+        dict "train"/"test" -> list of (text, label) rows, shuffled.
+    """
     rng = random.Random(seed)
     for hand in (HAND_POS, HAND_NEG):
         keys = [norm_key(t) for t in hand]
@@ -966,6 +1466,12 @@ def build(seed: int = SEED):
 
 
 def write(splits, out_dir: Path) -> None:
+    """Writes OUT_DIR/movie_reviews_<split>.csv for each split.
+
+    Args:
+        splits: dict. Split name -> list of (text, label) rows, as `build` returns.
+        out_dir: Path. The folder to write into (made if missing).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in splits.items():
         path = out_dir / f"movie_reviews_{name}.csv"
@@ -977,6 +1483,7 @@ def write(splits, out_dir: Path) -> None:
 
 
 def main() -> None:
+    """Command line: writes both files into --out-dir (tfrnn/data/resources by default)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
     ap.add_argument("--seed", type=int, default=SEED)
