@@ -112,6 +112,29 @@ def _flag_overrides(**flags):
     return overrides
 
 
+def _named_source(source, data_path, test_path):
+    """The data source that --data and --test-data name (`tfrnn.data.sources.source_of`: a file
+    is `file`, an aclImdb folder `aclimdb`; --test-data is a file), checked against --source;
+    `source` when neither is given. So a user's data is never silently left unread."""
+    from tfrnn.data.sources import source_of
+
+    named = []  # (option, path, the source that reads it)
+    if data_path is not None:
+        named.append(("--data", data_path, source_of(data_path, "--data")))
+    if test_path is not None:
+        named.append(("--test-data", test_path, source_of(test_path, "--test-data", folders=False)))
+    for option, path, implied in named:
+        if source is not None and implied != source:
+            what = "a file" if implied == "file" else "an aclImdb folder"
+            raise UserError(f"--source {source} contradicts {option} {path}: {what}, read by --source {implied}")
+    if len({implied for _, _, implied in named}) > 1:  # an aclImdb folder and a test file
+        raise UserError(
+            f"--test-data {test_path}: only with a file for --data; the aclImdb folder --data {data_path} "
+            "has its own test split (test/pos, test/neg)"
+        )
+    return named[0][2] if named else source
+
+
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="tfrnn")
 def cli():
@@ -130,11 +153,11 @@ TRAIN_EXAMPLES = """
 Examples:
   tfrnn train                                   # embedded movie reviews, BiLSTM
   tfrnn train --cell gru --epochs 5 model.rnn.units=128
-  tfrnn train -c benchmarks/configs/imdb_bilstm.yaml --source aclimdb --data ~/aclImdb
-  tfrnn train --source file --data reviews.csv data.text_column=review data.label_column=stars
-  tfrnn train --source file --data chnsenticorp.csv model.rnn.tokenizer=char
+  tfrnn train -c benchmarks/configs/imdb_bilstm.yaml --data ~/aclImdb    # an aclImdb folder
+  tfrnn train --data reviews.csv data.text_column=review data.label_column=stars  # a file
+  tfrnn train --data chnsenticorp.csv model.rnn.tokenizer=char
   tfrnn train --resume runs/20260101-120000-lstm  # continue an interrupted run
-  tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --source file --data sst2.tsv
+  tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --data sst2.tsv
   tfrnn train --model bert --strategy mirrored --devices /gpu:0,/gpu:1
 """
 
@@ -143,9 +166,11 @@ Examples:
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
 @click.option("--source", type=click.Choice(list(choices.SOURCES)), help="Data source.")
-@click.option("--data", "data_path", help="aclImdb folder or CSV/TSV/JSONL file (data.path).")
+@click.option(
+    "--data", "data_path", help="CSV/TSV/JSONL file (--source file) or aclImdb folder (--source aclimdb): data.path."
+)
 @click.option("--data-dir", "data_dir", help="TFDS data directory for --source imdb (data.data_dir).")
-@click.option("--test-data", "test_path", help="Evaluation file for --source file (data.test_path).")
+@click.option("--test-data", "test_path", help="Evaluation file (--source file): data.test_path.")
 @click.option("--model", "model_kind", type=click.Choice(list(choices.KINDS)), help="Model kind (model.kind).")
 @click.option(
     "--checkpoint",
@@ -180,6 +205,7 @@ def train(overrides, config_path, resume_dir, **flags):
         run = Path(resume_dir)
         config_path = config_path or run / "config.yaml"
         flags.update(output_dir=str(run.parent), name=run.name)
+    flags["source"] = _named_source(flags["source"], flags["data_path"], flags["test_path"])
     config = load_config(config_path, [*_flag_overrides(**flags), *overrides])
     result = train_run(config, resume=bool(resume_dir), log=click.echo)
     if (result.run_dir / "metrics.json").is_file():  # a non-chief worker keeps nothing
@@ -187,18 +213,27 @@ def train(overrides, config_path, resume_dir, **flags):
 
 
 @cli.command(
-    epilog="\b\nExamples:\n  tfrnn evaluate runs/quickstart\n  tfrnn evaluate runs/quickstart --data reviews.csv"
+    epilog="\b\nExamples:\n  tfrnn evaluate runs/quickstart\n  tfrnn evaluate runs/quickstart --data reviews.csv\n"
+    "  tfrnn evaluate runs/imdb --data ~/aclImdb          # its test split"
 )
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--data", "data_path", help="A labelled CSV/TSV/JSONL file (default: the run's test split).")
+@click.option(
+    "--data",
+    "data_path",
+    help="A labelled CSV/TSV/JSONL file, or an aclImdb folder (its test split); default: the run's test split.",
+)
 @reports_user_errors
 def evaluate(run_dir, overrides, data_path):
     """Evaluate a trained run: accuracy, F1, classification report, confusion matrix."""
     from tfrnn.training.inference import evaluate_run
 
-    if data_path:
-        overrides = ("data.source=file", f"data.test_path={data_path}", *overrides)
+    if data_path:  # a file (its test_path), or an aclImdb folder (its test split)
+        from tfrnn.data.sources import source_of
+
+        source = source_of(data_path, "--data", split="test")
+        key = "data.test_path" if source == "file" else "data.path"
+        overrides = (f"data.source={source}", f"{key}={data_path}", *overrides)
     result = evaluate_run(run_dir, overrides)
     click.echo(result["report"])
     click.echo(f"accuracy {result['accuracy']:.4f}  macro F1 {result['macro_f1']:.4f}  ({result['data']})")
@@ -268,27 +303,107 @@ def export(run_dir, model_root, version, serving_config, serving_base, batching)
 
 
 @cli.command(
-    epilog='\b\nExamples:\n  tfrnn serve saved_models\n  curl -d \'{"instances": ["Great film"]}\' localhost:8501/v1/models/sentiment:predict'
+    epilog="\b\nExamples:\n  tfrnn serve saved_models\n"
+    "  tfrnn serve --model_config_file saved_models/models.config "
+    "--batching_parameters_file saved_models/batching.config\n"
+    '  curl -d \'{"instances": ["Great film"]}\' localhost:8501/v1/models/sentiment:predict\n'
+    "  curl localhost:8501/v1/models/sentiment      (versions: START, LOADING, AVAILABLE, END + load errors)\n"
+    "  curl localhost:8501/monitoring/prometheus/metrics"
 )
-@click.argument("export_root", type=click.Path(exists=True, file_okay=False))
+@click.argument("export_root", required=False, metavar="EXPORT_ROOT", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--model_config_file",
+    "--model-config-file",
+    "model_config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TF Serving's ModelServerConfig text proto (tfrnn export --serving-config writes one): model names, "
+    "base paths (absolute, or relative to the file), model_version_policy, version_labels. Instead of EXPORT_ROOT.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 to expose it).")
 @click.option(
     "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port (TF Serving's REST port)."
 )
 @click.option(
+    "--grpc-port",
+    "--grpc_port",
+    "grpc_port",
+    default=8500,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of TF Serving's gRPC API (PredictionService, ModelService); 0 serves no gRPC.",
+)
+@click.option(
+    "--file_system_poll_wait_seconds",
+    "--file-system-poll-wait-seconds",
+    "poll_seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds between two looks for new, changed or deleted versions.",
+)
+@click.option(
+    "--max_batch_size",
+    "--max-batch-size",
+    "max_batch_size",
+    type=click.IntRange(min=1),
+    help="Most instances in one request (more is a 400, as TF Serving's batching answers). Default: the "
+    "--batching_parameters_file's max_batch_size, else 1024.",
+)
+@click.option(
+    "--batching_parameters_file",
+    "--batching-parameters-file",
+    "batching_parameters_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TF Serving's batching parameters (tfrnn export --batching writes one); its max_batch_size bounds requests.",
+)
+@click.option(
     "--max-request-mb", default=10, show_default=True, type=click.IntRange(min=1), help="Largest request body."
 )
 @reports_user_errors
-def serve(export_root, host, port, max_request_mb):
-    """Serve every model under EXPORT_ROOT with TF Serving's REST API (a development stand-in).
+def serve(
+    export_root,
+    model_config_file,
+    host,
+    port,
+    grpc_port,
+    poll_seconds,
+    max_batch_size,
+    batching_parameters_file,
+    max_request_mb,
+):
+    """Serve exports with TF Serving's REST and gRPC APIs (a development stand-in; use TF Serving in production).
 
-    The newest version of each model is served by default; new versions are picked up without a
-    restart. For production, serve the same folder with TF Serving.
+    EXPORT_ROOT serves every model folder under it, newest version only (TF Serving's default
+    version policy); --model_config_file serves what the config lists, with its version policies
+    and labels. Versions load in the background when they appear (warm-up records replayed first)
+    and only then serve; a version that fails to load is reported in the model's status and the
+    previous one keeps serving; deleted versions are unloaded.
     """
+    from tfrnn.serving.model_config import read_max_batch_size
+    from tfrnn.serving.predict import DEFAULT_MAX_INSTANCES
     from tfrnn.serving.server import serve as run_server
 
-    click.echo(f"serving {export_root} on http://{host}:{port}/v1/models/NAME (Ctrl-C stops)")
-    run_server(export_root, host=host, port=port, max_request_bytes=max_request_mb * 2**20)
+    if (export_root is None) == (model_config_file is None):
+        raise UserError("give EXPORT_ROOT or --model_config_file (one of them)")
+    if max_batch_size is None and batching_parameters_file is not None:
+        max_batch_size = read_max_batch_size(batching_parameters_file)
+    max_instances = max_batch_size or DEFAULT_MAX_INSTANCES
+    source = export_root or model_config_file
+    grpc = f" and gRPC on {host}:{grpc_port}" if grpc_port else ""
+    click.echo(
+        f"serving {source} on http://{host}:{port}/v1/models/NAME{grpc} (at most {max_instances} instances a "
+        "request; Ctrl-C stops)"
+    )
+    run_server(
+        export_root,
+        host=host,
+        port=port,
+        max_request_bytes=max_request_mb * 2**20,
+        poll_seconds=poll_seconds,
+        model_config_file=model_config_file,
+        max_instances=max_instances,
+        grpc_port=grpc_port,
+    )
 
 
 def main():

@@ -609,3 +609,21 @@ def test_importing_config_imports_neither_keras_nor_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["data.path=reviews.csv"], "data.path='reviews.csv': data.source=embedded does not read it"),
+        (["data.source=imdb", "data.test_path=t.csv"], "data.test_path='t.csv': data.source=imdb does not read it"),
+        (["data.source=aclimdb", "data.path=d", "data.test_path=t.csv"], "only data.source=file does"),
+    ],
+)
+def test_a_path_the_source_would_not_read_is_refused(overrides, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(None, overrides)
+
+
+def test_paths_the_source_reads_are_accepted():
+    assert load_config(None, ["data.source=file", "data.path=a.csv", "data.test_path=b.csv"]).data.test_path == "b.csv"
+    assert load_config(None, ["data.source=aclimdb", "data.path=aclImdb"]).data.path == "aclImdb"

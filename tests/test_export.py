@@ -1,6 +1,6 @@
-"""export_run: versioned SavedModels, all-or-nothing writes, and a serving signature that gives
-LoadedRun.predict's probabilities from raw text in a process that cannot import keras or tfrnn
-(an RNN export needs no TensorFlow Text op)."""
+"""export_run: versioned SavedModels, all-or-nothing writes, each weight stored once, and a
+serving signature that gives LoadedRun.predict's probabilities from raw text in a process that
+cannot import keras or tfrnn (an RNN export needs no TensorFlow Text op)."""
 
 import os
 import shutil
@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.fixtures import serve_in_fresh_process
 from tfrnn.errors import ConfigError
@@ -27,6 +28,12 @@ TEXTS = [
     "Loved it 😍🎬👍",
     ("a lovely film with a dull plot " * 400)[:10_000],
 ]
+
+
+def saved_values(export_dir):
+    """Values in a SavedModel's checkpoint (VERSION/variables), its object graph left out."""
+    entries = tf.train.list_variables(str(Path(export_dir) / "variables" / "variables"))
+    return sum(int(np.prod(shape)) for name, shape in entries if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +82,15 @@ def test_served_probabilities_equal_loaded_run_predict(exported, tiny_run, loade
     # The export's softmax over the model's logits is LoadedRun.probabilities, to 1e-5.
     np.testing.assert_allclose(probabilities, load_run(tiny_run.run_dir).probabilities(TEXTS), atol=1e-5, rtol=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_export_holds_each_weight_once(exported, loaded_tiny_run):
+    # Tracking the model besides the endpoint stored its Keras variables and the tf.Variables
+    # they wrap: twice the parameters (TF Serving then loads twice the memory).
+    _, target = exported
+    assert saved_values(target) == loaded_tiny_run.model.count_params()
+    float32_bytes = 4 * loaded_tiny_run.model.count_params()
+    assert sum(f.stat().st_size for f in (target / "variables").glob("variables.data-*")) < 1.05 * float32_bytes + 4096
 
 
 def test_rnn_export_needs_no_tensorflow_text_op(exported):

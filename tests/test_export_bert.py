@@ -1,11 +1,12 @@
 """A BERT export: raw text in, the loaded run's probabilities out, in a fresh process that
-imports only tensorflow and tensorflow_text; the TensorFlow Text ops it needs, by name."""
+imports only tensorflow and tensorflow_text; each weight stored once; the TensorFlow Text ops
+it needs, by name."""
 
 import numpy as np
 import pytest
 
 from tests.fixtures import serve_in_fresh_process
-from tests.test_export import TEXTS
+from tests.test_export import TEXTS, saved_values
 from tfrnn.export import custom_ops, export_run
 from tfrnn.runs import load_run
 
@@ -41,6 +42,10 @@ def test_served_probabilities_equal_loaded_run_predict(exported, tiny_bert_run, 
     np.testing.assert_allclose(served["probabilities"], run.probabilities(TEXTS), atol=1e-5, rtol=0)
     assert served["label_id"] == np.argmax(served["probabilities"], axis=1).tolist()
     assert served["label"] == [p["label"] for p in expected]
+
+
+def test_export_holds_each_weight_once(exported, tiny_bert_run):
+    assert saved_values(exported) == load_run(tiny_bert_run.run_dir).model.count_params()
 
 
 def test_needs_tensorflow_text_ops(exported, tmp_path):

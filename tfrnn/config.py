@@ -577,12 +577,25 @@ def validate(config, given=()):
         raise ConfigError(
             f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1", "data.validation_split"
         )
+    _check_paths_are_read(config.data)
     if config.data.limit is not None and config.data.limit <= 0:
         raise ConfigError(f"data.limit={config.data.limit}: expected a positive number or null", "data.limit")
     if config.run_name is not None:
         _check_run_name(config.run_name)
     if kind == "bert":
         _validate_bert(config.model.bert, given)
+
+
+def _check_paths_are_read(data):
+    """A path the chosen source would not read is an error, never silently ignored."""
+    readers = {"path": ("file", "aclimdb"), "test_path": ("file",)}
+    for name, sources in readers.items():
+        if getattr(data, name) is not None and data.source not in sources:
+            raise ConfigError(
+                f"data.{name}={getattr(data, name)!r}: data.source={data.source} does not read it "
+                f"(only data.source={' or '.join(sources)} does)",
+                f"data.{name}",
+            )
 
 
 def _applies(key, kind):

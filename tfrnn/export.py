@@ -32,8 +32,12 @@ def _serving_archive(run):
     """The run's model, its preprocessor in front and a softmax behind, as `serving_default`."""
     model = run.model
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(model.preprocessor)  # its lookup tables (vocabulary) are resources of the graph
+    # Only the preprocessor is tracked, for its lookup tables (resources of the graph, not
+    # variables). The model's weights are saved through the endpoint: Keras keeps the variables
+    # the traced function captures (the tf.Variables) as `_all_variables`. Tracking the model as
+    # well would add its Keras variables, which wrap those tf.Variables but are other objects to
+    # the SavedModel: every weight was saved twice (and the dropout seeds once more).
+    archive.track(model.preprocessor)
     label_names = tf.constant(run.label_names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])

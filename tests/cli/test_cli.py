@@ -154,6 +154,63 @@ def test_train_interrupted_then_resumed(tmp_path, monkeypatch):
     assert_one_line_error(finished, str(run_dir), "finished already")
 
 
+def test_data_alone_picks_its_source(tmp_path):
+    """`--data FILE` without --source trains on the file (it trained on the embedded sample)."""
+    lines = [f"A {'lovely warm' if i % 2 else 'dull awful'} film {i},{'good' if i % 2 else 'bad'}" for i in range(60)]
+    (tmp_path / "reviews.csv").write_text("text,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "reviews_test.csv").write_text("text,label\nA lovely film,good\nAn awful film,bad\n")
+    tiny = [item for item in TINY if not item.startswith("data.limit=")]
+    args = ["--data", tmp_path / "reviews.csv", "--test-data", tmp_path / "reviews_test.csv"]
+    result = run("train", *args, "--output-dir", tmp_path, "--name", "own", *tiny, "train.epochs=1")
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "own" / "config.yaml")
+    assert (config.data.source, config.data.labels) == ("file", ("bad", "good"))  # the file's labels
+    assert f"({tmp_path / 'reviews.csv'})" in result.output  # the data line names it
+    metrics = json.loads((tmp_path / "own" / "metrics.json").read_text())
+    assert metrics["test"]["count"] == 2
+
+
+@pytest.fixture
+def trained_with(monkeypatch, tmp_path):
+    """`trained_with(*args)`: the RunConfig that `tfrnn train ARGS` hands to training (which does
+    not run)."""
+    from tfrnn.training.train import TrainResult
+
+    configs = []
+
+    def fake_train(config, resume=False, log=print):
+        configs.append(config)
+        return TrainResult(tmp_path / "nothing", {})
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+
+    def trained_with(*args):
+        result = run("train", *args)
+        assert result.exit_code == 0, result.output
+        return configs[-1].data
+
+    return trained_with
+
+
+def test_data_flags_name_the_source(trained_with, tmp_path):
+    imdb = tmp_path / "aclImdb"
+    for label in ("pos", "neg"):
+        (imdb / "train" / label).mkdir(parents=True)
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("text,label\n")
+    yaml_file = tmp_path / "imdb.yaml"
+    yaml_file.write_text(f"data:\n  source: aclimdb\n  path: {imdb}\n")
+    assert trained_with().source == "embedded"
+    assert (trained_with("--data", imdb).source, trained_with("--data", imdb).path) == ("aclimdb", str(imdb))
+    assert trained_with("--data", csv).source == "file"
+    assert trained_with("--source", "file", "--data", csv).source == "file"
+    assert trained_with("--source", "aclimdb", "--data", imdb).source == "aclimdb"
+    assert trained_with("--data", csv, "--test-data", csv).source == "file"
+    assert trained_with("--test-data", csv).source == "file"  # data.path then must come from a config
+    assert trained_with("-c", yaml_file).source == "aclimdb"
+    assert trained_with("-c", yaml_file, "--data", csv).source == "file"  # the flag beats the file
+
+
 # ----------------------------------------------------------------------- predict and evaluate
 
 
@@ -234,6 +291,19 @@ def test_evaluate_csv(tiny_run, tmp_path):
     assert sorted(p.name for p in (run_dir / "evaluations").iterdir()) == ["extra.json"]
 
 
+def test_evaluate_aclimdb_folder(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run.run_dir, tmp_path)
+    for label, texts in {"pos": ["A lovely film.", "Superb cast."], "neg": ["Awful."]}.items():
+        (tmp_path / "aclImdb" / "test" / label).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (tmp_path / "aclImdb" / "test" / label / f"{i}_5.txt").write_text(text, encoding="utf-8")
+    result = run("evaluate", run_dir, "--data", tmp_path / "aclImdb")
+    assert result.exit_code == 0, result.output
+    assert f"aclImdb folder {tmp_path / 'aclImdb'} (test)" in result.output
+    written = run_dir / "evaluations" / "aclimdb.json"
+    assert json.loads(written.read_text())["count"] == 3
+
+
 # -------------------------------------------------------------------------------------- export
 
 
@@ -271,9 +341,11 @@ def bad(tmp_path, tiny_run):
         "roberta/config.json": b'{"model_type": "roberta"}',
         "short/config.json": b'{"model_type": "bert", "max_position_embeddings": 16}',
         "short/vocab.txt": b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n",
+        "imdb/train/pos/0_9.txt": b"Great film.",
+        "imdb/train/neg/0_1.txt": b"Awful film.",
     }
     for name, content in files.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(content)
     return {"tmp": tmp_path, "run": copy_run(tiny_run.run_dir, tmp_path / "copy"), "out": tmp_path / "runs"}
 
@@ -284,6 +356,32 @@ BAD_INPUTS = {
     "missing data file": (f"{NEW_RUN} --source file --data {{tmp}}/missing.csv", ["missing.csv", "not found"]),
     "missing column": (f"{NEW_RUN} --source file --data {{tmp}}/reviews.csv", ["reviews.csv:1", "'text'"]),
     "non-UTF-8 data file": (f"{NEW_RUN} --source file --data {{tmp}}/latin1.csv", ["latin1.csv:3:4", "UTF-8"]),
+    "--data missing, no --source": (f"{NEW_RUN} --data {{tmp}}/missing.csv", ["--data", "missing.csv: not found"]),
+    "--data of an unknown format": (
+        f"{NEW_RUN} --data {{tmp}}/latin1.txt",
+        ["--data", "latin1.txt: a file with the extension '.txt'", "expected a CSV, TSV or JSONL file"],
+    ),
+    "--data a folder that is no aclImdb folder": (
+        f"{NEW_RUN} --data {{tmp}}/short",
+        ["--data", "short: a folder without train/pos and train/neg", "or an aclImdb folder"],
+    ),
+    "--source contradicting --data": (
+        f"{NEW_RUN} --source aclimdb --data {{tmp}}/reviews.csv",
+        ["--source aclimdb contradicts --data", "reviews.csv: a file, read by --source file"],
+    ),
+    "--source embedded with --data": (
+        f"{NEW_RUN} --source embedded --data {{tmp}}/imdb",
+        ["--source embedded contradicts --data", "imdb: an aclImdb folder, read by --source aclimdb"],
+    ),
+    "--source imdb with --test-data": (
+        f"{NEW_RUN} --source imdb --test-data {{tmp}}/reviews.csv",
+        ["--source imdb contradicts --test-data", "read by --source file"],
+    ),
+    "--test-data a folder": (f"{NEW_RUN} --test-data {{tmp}}/imdb", ["--test-data", "imdb: a folder; expected"]),
+    "--test-data with an aclImdb folder": (
+        f"{NEW_RUN} --data {{tmp}}/imdb --test-data {{tmp}}/reviews.csv",
+        ["--test-data", "reviews.csv", "has its own test split"],
+    ),
     "unknown override key": (f"{NEW_RUN} model.rnn.unitz=8", ["model.rnn.unitz=8", "'unitz'"]),
     "override of the wrong type": (f"{NEW_RUN} model.rnn.units=many", ["model.rnn.units=many"]),
     "override without a value": (f"{NEW_RUN} epochs", ["'epochs'", "KEY=VALUE"]),
@@ -334,6 +432,11 @@ BAD_INPUTS = {
     "unknown label in evaluate data": ("evaluate {run} --data {tmp}/odd.csv", ["odd.csv:3", "'mixed'"]),
     "missing column in evaluate data": ("evaluate {run} --data {tmp}/reviews.csv", ["reviews.csv:1"]),
     "evaluate data file missing": ("evaluate {run} --data {tmp}/nope.csv", ["nope.csv"]),
+    "evaluate data of an unknown format": ("evaluate {run} --data {tmp}/latin1.txt", ["--data", "'.txt'"]),
+    "evaluate data a folder without a test split": (
+        "evaluate {run} --data {tmp}/imdb",
+        ["--data", "imdb: a folder without test/pos and test/neg"],
+    ),
     "evaluate run dir missing": ("evaluate {tmp}/norun", ["norun", "run directory not found"]),
     "predict run dir missing": ("predict {tmp}/norun hello", ["norun", "run directory not found"]),
     "export run dir missing": ("export {tmp}/norun --to {tmp}/m", ["norun"]),

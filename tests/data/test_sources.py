@@ -1,10 +1,15 @@
 """Each source loads the right texts, labels and label names."""
 
+import os
+
 import numpy as np
+import pytest
 
 from tests.data.helpers import file_config
 from tfrnn.config import DataConfig
 from tfrnn.data import load_examples
+from tfrnn.data.sources import source_of
+from tfrnn.errors import DataError
 
 
 def test_embedded_counts_and_balance():
@@ -112,3 +117,43 @@ def test_aclimdb_folder(tmp_path):
     ]
     assert sorted(test.texts) == ["Dull", "Superb"]
     assert str(tmp_path) in train.source
+
+
+# ------------------------------------------------------------- which source reads a named path
+
+
+def test_source_of_a_file_or_an_aclimdb_folder(write, tmp_path):
+    for name in ("r.csv", "r.TSV", "r.jsonl"):
+        assert source_of(write(name, "text,label\n")) == "file"
+    write("imdb/train/pos/1.txt", "good")
+    write("imdb/train/neg/1.txt", "bad")
+    assert source_of(tmp_path / "imdb") == "aclimdb"
+    write("imdb/test/pos/1.txt", "good")
+    write("imdb/test/neg/1.txt", "bad")
+    assert source_of(tmp_path / "imdb", split="test") == "aclimdb"
+
+
+@pytest.mark.parametrize(
+    "case, kwargs, parts",
+    [
+        ("missing.csv", {}, ["--data {path}: not found", "expected a CSV, TSV or JSONL file", "train/pos"]),
+        ("notes.txt", {}, ["--data {path}: a file with the extension '.txt'", ".csv, .tsv, .jsonl"]),
+        ("folder", {}, ["--data {path}: a folder without train/pos and train/neg", "aclImdb folder"]),
+        ("half", {}, ["a folder without train/pos and train/neg"]),  # train/pos only
+        ("half", {"split": "test"}, ["a folder without test/pos and test/neg", "(test/pos, test/neg)"]),
+        ("folder", {"folders": False}, ["--data {path}: a folder; expected a CSV, TSV or JSONL file"]),
+        ("fifo", {}, ["--data {path}: neither a file nor a folder"]),
+    ],
+)
+def test_source_of_anything_else_names_the_option_and_what_was_expected(write, tmp_path, case, kwargs, parts):
+    write("notes.txt", "hello")
+    (tmp_path / "folder").mkdir()
+    write("half/train/pos/1.txt", "good")
+    os.mkfifo(tmp_path / "fifo")
+    path = tmp_path / case
+    with pytest.raises(DataError) as caught:
+        source_of(path, "--data", **kwargs)
+    for part in parts:
+        assert part.format(path=path) in str(caught.value)
+    if kwargs.get("folders") is False:
+        assert "aclImdb" not in str(caught.value)

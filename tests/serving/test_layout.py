@@ -77,8 +77,9 @@ def test_server_answers_not_found_for_folders_that_are_no_versions(root):
     assert repository.versions("good") == [1]
     assert repository.versions("odd") == [] and repository.versions(".tmp-1-abc") == []
     with pytest.raises(NotFound, match=r"Latest\(odd\)"):
-        repository.resolve("odd")
+        repository.servable("odd")
     with TestClient(make_app(root)) as client:
         response = client.get("/v1/models/odd")
     assert response.status_code == 404
-    assert response.json() == {"error": "Servable not found for request: Latest(odd)"}
+    # get_model_status_impl.cc: a model with no version on disk
+    assert response.json() == {"error": "Could not find any versions of model odd"}

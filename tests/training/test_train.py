@@ -1,5 +1,7 @@
 """train(): every artefact of the run directory, the run spec it saves (and the config it is
-given, untouched), the best checkpoint, run-directory rules, and Ctrl-C then resuming."""
+given, untouched), the best checkpoint (written atomically), run-directory rules, and Ctrl-C
+then resuming: early stopping's state, the data order and dropout masks carry over, so a resumed
+run is the uninterrupted one."""
 
 import csv
 import dataclasses
@@ -7,6 +9,7 @@ import importlib
 import json
 import os
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,6 +22,7 @@ from tfrnn.data import WordPreprocessor
 from tfrnn.errors import ConfigError, DataError, Interrupted
 from tfrnn.models import FeedForwardClassifier, RNNClassifier
 from tfrnn.runs import RunPaths
+from tfrnn.training.callbacks import AtomicModelCheckpoint, ResumableCSVLogger, ResumableEarlyStopping
 from tfrnn.training.train import train
 
 train_module = importlib.import_module("tfrnn.training.train")
@@ -369,3 +373,231 @@ def test_chinese_text_trains_in_character_mode(tmp_path):
     vocabulary = RunPaths(result.run_dir).vocabulary.read_text(encoding="utf-8").split("\n")
     assert "房" in vocabulary and "房间" not in vocabulary
     assert result.metrics["validation"]["accuracy"] >= 0.9
+
+
+# ------------------------------------------------------------- model.keras is written atomically
+
+DETERMINISTIC = ("train.tensorboard=false", "train.deterministic=true")
+
+
+def _tiny_model():
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+
+def test_checkpoint_renames_into_place_and_keeps_save_best_only(tmp_path):
+    target = tmp_path / "model.keras"
+    checkpoint = AtomicModelCheckpoint(target, monitor="val_loss", save_best_only=True, initial_value_threshold=1.0)
+    checkpoint.set_model(_tiny_model())
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_loss": 2.0})  # worse than the threshold: nothing written
+    assert not target.exists()
+    checkpoint.on_epoch_end(1, {"val_loss": 0.5})
+    first = target.read_bytes()
+    assert keras.saving.load_model(target).count_params() == 8
+    checkpoint.model.set_weights([w + 1 for w in checkpoint.model.get_weights()])
+    checkpoint.on_epoch_end(2, {"val_loss": 0.7})  # not better: the file stays
+    assert target.read_bytes() == first
+    checkpoint.on_epoch_end(3, {"val_loss": 0.1})
+    assert target.read_bytes() != first and checkpoint.filepath == str(target)
+    _assert_same_weights(keras.saving.load_model(target).get_weights(), checkpoint.model.get_weights())
+    assert sorted(os.listdir(tmp_path)) == ["model.keras"]  # no temporary left
+
+
+def test_crash_while_saving_the_checkpoint_leaves_the_previous_model(tmp_path, monkeypatch):
+    """The checkpoint of epoch 1 is saved; saving epoch 2's dies half-way (a full disk, a kill):
+    model.keras is still epoch 1's, whole."""
+    config = tiny_config(tmp_path, "crash", *DETERMINISTIC)  # val_loss improves at epoch 2
+    paths = RunPaths(tmp_path / "crash")
+    real_save, saves = keras.Model.save, []
+
+    def save(model, filepath, *args, **kwargs):
+        saves.append(str(filepath))
+        if len(saves) == 1:
+            return real_save(model, filepath, *args, **kwargs)
+        with open(filepath, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    weights = _Weights()
+    _with_callbacks(monkeypatch, weights)
+    monkeypatch.setattr(keras.Model, "save", save)
+    with pytest.raises(OSError, match="No space left"):
+        train(config, log=quiet)
+    assert len(saves) == 2
+    assert all(Path(s).parent == paths.root and Path(s).name.endswith(".model.keras") for s in saves)  # beside it
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    _assert_same_weights(keras.saving.load_model(paths.model).get_weights(), weights.at_epoch_end[0])
+    assert not [p.name for p in paths.root.iterdir() if p.name.startswith(".")]  # the half file is gone
+
+
+# --------------------------------------------------------- resuming restores early stopping's state
+
+
+def _early_stopping(folder, patience=3):
+    callback = ResumableEarlyStopping(folder, monitor="val_loss", patience=patience, restore_best_weights=True)
+    callback.set_model(_tiny_model())
+    callback.model.stop_training = False  # as fit sets it
+    return callback
+
+
+def _state(callback):
+    return (callback.wait, callback.best, callback.best_epoch, callback.stopped_epoch)
+
+
+def test_early_stopping_state_survives_a_new_process(tmp_path):
+    """Epochs 0-3 (val_loss 1.0, 0.5, 0.7, 0.8: wait 2, best 0.5 at epoch 1), then a new callback
+    (as in a resumed process) continues at epoch 4 with that state, best weights included, and
+    stops where the uninterrupted one stops."""
+    losses = [1.0, 0.5, 0.7, 0.8, 0.9, 0.95]
+    whole = _early_stopping(tmp_path / "whole")
+    whole.on_train_begin()
+    for epoch, loss in enumerate(losses):
+        whole.on_epoch_begin(epoch)
+        whole.model.set_weights([np.full_like(w, epoch) for w in whole.model.get_weights()])
+        whole.on_epoch_end(epoch, {"val_loss": loss})
+        if epoch == 3:
+            at_epoch_3 = _state(whole)
+        if whole.model.stop_training:
+            break
+    assert at_epoch_3 == (2, 0.5, 1, 0) and _state(whole) == (3, 0.5, 1, 4)
+
+    first = _early_stopping(tmp_path / "backup")
+    first.on_train_begin()
+    for epoch, loss in enumerate(losses[:4]):
+        first.on_epoch_begin(epoch)
+        first.model.set_weights([np.full_like(w, epoch) for w in first.model.get_weights()])
+        first.on_epoch_end(epoch, {"val_loss": loss})
+    resumed = _early_stopping(tmp_path / "backup")  # a new process: a new callback and model
+    resumed.on_train_begin()
+    resumed.on_epoch_begin(4)
+    assert _state(resumed) == at_epoch_3
+    _assert_same_weights(resumed.best_weights, [np.full_like(w, 1) for w in resumed.model.get_weights()])
+    resumed.on_epoch_end(4, {"val_loss": losses[4]})
+    assert resumed.model.stop_training and _state(resumed) == _state(whole)
+    resumed.on_train_end()
+    _assert_same_weights(resumed.model.get_weights(), whole.best_weights)  # the best epoch's, restored
+    # Only the last two epochs' states are kept, and the best weights they name.
+    assert sorted(os.listdir(tmp_path / "backup")) == [
+        "early_stopping-4.json",
+        "early_stopping-5.json",
+        "early_stopping-best-1.npz",
+    ]
+
+
+def test_early_stopping_resumes_from_the_backups_epoch(tmp_path):
+    """Killed after writing epoch 4's state but before the backup of epoch 4: the backup resumes
+    at epoch 3 (after 3 epochs), whose state is still there."""
+    first = _early_stopping(tmp_path)
+    first.on_train_begin()
+    for epoch, loss in enumerate([1.0, 0.5, 0.7, 0.4]):
+        first.on_epoch_begin(epoch)
+        first.on_epoch_end(epoch, {"val_loss": loss})
+        if epoch == 2:
+            after_3 = _state(first)
+    resumed = _early_stopping(tmp_path)
+    resumed.on_train_begin()
+    resumed.on_epoch_begin(3)
+    assert _state(resumed) == after_3 == (1, 0.5, 1, 0)
+
+
+class _EarlyStoppingSpy(keras.callbacks.Callback):
+    """Records the run's early stopping state when each epoch begins and ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.early_stopping, self.at_begin, self.at_end = None, {}, {}
+
+    def _state(self):
+        return (*_state(self.early_stopping), [w.copy() for w in self.early_stopping.best_weights or []])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.at_begin[epoch] = self._state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.at_end[epoch] = self._state()
+
+
+def _spied(monkeypatch, *extra):
+    spy = _EarlyStoppingSpy()
+
+    def callbacks(*args):
+        made = CALLBACKS(*args)
+        spy.early_stopping = next(c for c in made if isinstance(c, keras.callbacks.EarlyStopping))
+        return [*made, spy, *extra]
+
+    monkeypatch.setattr(train_module, "_callbacks", callbacks)
+    return spy
+
+
+def _assert_same_state(actual, expected):
+    assert actual[:4] == expected[:4]
+    _assert_same_weights(actual[4], expected[4])
+
+
+def test_resumed_early_stopping_stops_where_the_uninterrupted_run_stops(tmp_path, monkeypatch):
+    """Patience 2. Uninterrupted, val_loss last improves at epoch 3 (of 1-6) and the run stops
+    after epoch 5. Interrupted after epoch 4 (one epoch without improvement) and resumed, the run
+    starts epoch 5 with the same patience counter, best value and best weights, and stops there
+    too (starting afresh, it would run epoch 6)."""
+    overrides = (*DETERMINISTIC, "train.epochs=6", "train.early_stopping_patience=2")
+    whole = _spied(monkeypatch)
+    uninterrupted = train(tiny_config(tmp_path, "whole", *overrides), log=quiet)
+    val_losses = [float(row["val_loss"]) for row in _history_rows(RunPaths(uninterrupted.run_dir).history)]
+    assert uninterrupted.metrics["epochs_run"] == 5, val_losses  # the data this test needs
+    assert whole.at_end[3][0] == 1 and whole.at_end[3][2] == 2, val_losses
+
+    first = _spied(monkeypatch, _InterruptAtEpochEnd(3))
+    config = tiny_config(tmp_path, "resumed", *overrides)
+    with pytest.raises(Interrupted):
+        train(config, log=quiet)
+    _assert_same_state(first.at_end[3], whole.at_end[3])
+    resumed = _spied(monkeypatch)
+    result = train(config, resume=True, log=quiet)
+    assert list(resumed.at_begin) == [4]
+    _assert_same_state(resumed.at_begin[4], whole.at_end[3])
+    _assert_same_state(resumed.at_end[4], whole.at_end[4])
+    assert result.metrics["epochs_run"] == 5
+    assert _history_rows(RunPaths(result.run_dir).history) == _history_rows(RunPaths(uninterrupted.run_dir).history)
+
+
+# ------------------------------------------------------ a resumed run goes on as if never stopped
+
+
+def test_resumed_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
+    """Ctrl-C after epoch 1, resumed in a new train() (new datasets, a new model): epoch 2 sees
+    the same data order and dropout masks as in the uninterrupted run, so with determinism on
+    every logged value and weight is the same. A temporary file a killed save left is removed."""
+    overrides = (*DETERMINISTIC, "train.epochs=3", "train.early_stopping_patience=0")
+    whole_weights = _Weights()
+    _with_callbacks(monkeypatch, whole_weights)
+    whole = train(tiny_config(tmp_path, "whole", *overrides), log=quiet)
+
+    config = tiny_config(tmp_path, "resumed", *overrides)
+    paths = RunPaths(config.run_dir)
+    _with_callbacks(monkeypatch, _InterruptAtEpochEnd(0))
+    with pytest.raises(Interrupted):
+        train(config, log=quiet)
+    (paths.root / ".0123abcd.model.keras").write_bytes(b"half")
+    resumed_weights = _Weights()
+    _with_callbacks(monkeypatch, resumed_weights)
+    resumed = train(config, resume=True, log=quiet)
+    assert list(resumed_weights.at_epoch_end) == [1, 2]
+    for epoch in (1, 2):
+        _assert_same_weights(resumed_weights.at_epoch_end[epoch], whole_weights.at_epoch_end[epoch])
+    assert _history_rows(paths.history) == _history_rows(RunPaths(whole.run_dir).history)
+    without_times = [{k: v for k, v in m.items() if "seconds" not in k} for m in (resumed.metrics, whole.metrics)]
+    assert without_times[0] == without_times[1]
+    assert not [p.name for p in paths.root.iterdir() if p.name.startswith(".")]
+
+
+def test_history_drops_the_rows_of_epochs_the_backup_did_not_keep(tmp_path):
+    """Killed after logging epoch 2 but before backing it up: the resumed fit starts at epoch 2
+    again, and its row replaces the old one instead of following it."""
+    path = tmp_path / "history.csv"
+    path.write_bytes(b"epoch,loss,val_loss\r\n0,0.9,NA\r\n1,0.8,NA\r\n2,0.7,NA\r\n")
+    logger = ResumableCSVLogger(path)
+    logger.on_train_begin()
+    logger.on_epoch_begin(2)
+    logger.on_epoch_end(2, {"loss": 0.75})
+    logger.on_train_end()
+    assert path.read_bytes() == b"epoch,loss,val_loss\r\n0,0.9,NA\r\n1,0.8,NA\r\n2,0.75,NA\r\n"

@@ -1,4 +1,5 @@
-"""The four data sources, each read into raw records (text, label, where)."""
+"""The four data sources, each read into raw records (text, label, where); which one reads a
+path the user names (`source_of`)."""
 
 from importlib import resources
 from pathlib import Path
@@ -10,6 +11,41 @@ from tfrnn.errors import ConfigError, DataError
 
 # Sources whose label names are fixed by the source rather than inferred from the data.
 FIXED_LABEL_NAMES = {"aclimdb": IMDB_LABEL_NAMES, "imdb": IMDB_LABEL_NAMES}
+
+
+def source_of(path, option="data.path", split="train", folders=True):
+    """The source that reads the data at `path`, as a user names it (`tfrnn train --data PATH`):
+    a CSV, TSV or JSONL file is "file", a folder holding SPLIT/pos and SPLIT/neg is "aclimdb".
+
+    Args:
+        path: str or Path.
+        option: str. How the user named the path (e.g. "--data"), for the error message.
+        split: str. The split an aclImdb folder must hold ("train", or "test" to evaluate).
+        folders: bool. Whether an aclImdb folder may be named (False: only a file).
+
+    Returns:
+        str, a `tfrnn.choices.SOURCES` name: "file" or "aclimdb".
+
+    Raises:
+        DataError: `path` is missing, a file of another format, or a folder (that is not an
+            aclImdb folder); the message names `option`, the path and what was expected.
+    """
+    path = Path(path)
+    expected = f"expected a CSV, TSV or JSONL file ({', '.join(FORMATS)})"
+    if folders:
+        expected += f" or an aclImdb folder ({split}/pos, {split}/neg)"
+    if path.is_file():
+        if path.suffix.lower() not in FORMATS:
+            raise DataError(f"{option} {path}: a file with the extension {path.suffix!r}; {expected}")
+        return "file"
+    if path.is_dir():
+        if not folders:
+            raise DataError(f"{option} {path}: a folder; {expected}")
+        if not all((path / split / label).is_dir() for label in IMDB_LABEL_NAMES):
+            raise DataError(f"{option} {path}: a folder without {split}/pos and {split}/neg; {expected}")
+        return "aclimdb"
+    what = "neither a file nor a folder" if path.exists() else "not found"
+    raise DataError(f"{option} {path}: {what}; {expected}")
 
 
 def read_source(config, split):

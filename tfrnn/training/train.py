@@ -18,10 +18,16 @@ from tfrnn import data
 from tfrnn.config import resolve, save_config
 from tfrnn.distribute import JaxDataParallel, describe, is_chief, is_multi_worker, make_strategy
 from tfrnn.errors import ClusterError, ConfigError, Interrupted
-from tfrnn.files import atomic_write_text
+from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
 from tfrnn.runs import RunPaths, predict_probabilities, write_json
 from tfrnn.training import reports
+from tfrnn.training.callbacks import (
+    AtomicModelCheckpoint,
+    ResumableCSVLogger,
+    ResumableEarlyStopping,
+    ResumableRandomState,
+)
 from tfrnn.training.optimizers import make_optimizer
 
 
@@ -113,28 +119,36 @@ def _best(monitor, values):
     return (max if "accuracy" in monitor else min)(values, default=None)
 
 
-def _callbacks(paths, config, validating):
+def _callbacks(paths, config, validating, train_data=None):
+    """fit's callbacks. Those that keep state for a resumed fit come before BackupAndRestore
+    (`tfrnn.training.callbacks`); `train_data` (the finite training dataset, or None) is
+    replayed on resuming, so the shuffle goes on as in an uninterrupted run."""
     monitor = config.train.monitor if validating else "loss"
     # Resuming, the checkpoint must beat the best epoch logged before the interruption.
     logged = _history_from_csv(paths.history).get(monitor, []) if paths.history.exists() else []
     callbacks = [
-        keras.callbacks.ModelCheckpoint(
+        AtomicModelCheckpoint(
             paths.model,
             monitor=monitor,
             save_best_only=True,
             initial_value_threshold=_best(monitor, logged),
         ),
-        keras.callbacks.BackupAndRestore(str(paths.backup)),
-        keras.callbacks.CSVLogger(str(paths.history), append=True),
+        ResumableCSVLogger(paths.history),
     ]
     if config.train.early_stopping_patience > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
+            ResumableEarlyStopping(
+                paths.backup,
                 monitor=monitor,
                 patience=config.train.early_stopping_patience,
                 restore_best_weights=True,
             )
         )
+    callbacks += [
+        ResumableRandomState(paths.backup, train_data),
+        # double_checkpoint: a backup cut short (killed while writing) falls back to the one before.
+        keras.callbacks.BackupAndRestore(str(paths.backup), double_checkpoint=True),
+    ]
     if config.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(paths.logs)))
     return callbacks
@@ -207,6 +221,11 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
     returns the best model as saved, and seconds."""
     train_ds, val_ds, steps = _datasets(spec, train_examples, val_examples, preprocessor, strategy)
     validating = val_examples is not None
+    # A finite training dataset (one replica, or JAX's fixed steps) is iterated once an epoch:
+    # a resumed fit replays those passes (ResumableRandomState). Under a tf.distribute strategy
+    # the data repeats without end, and a resumed run's data order differs from the first's.
+    finite = isinstance(train_ds, tf.data.Dataset) and int(train_ds.cardinality()) > 0
+    replayable = train_ds if finite else None
     with strategy.scope():  # variables, compile and the train loop under the strategy
         model = build_classifier(spec.model, preprocessor, len(spec.data.labels), checkpoint)
         model.compile(
@@ -221,7 +240,7 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
                 train_ds,
                 validation_data=val_ds,
                 epochs=spec.train.epochs,
-                callbacks=_callbacks(paths, spec, validating),
+                callbacks=_callbacks(paths, spec, validating, replayable),
                 shuffle=False,  # the pipeline shuffles
                 verbose=spec.train.verbose,
                 **steps,
@@ -233,7 +252,8 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
             raise ClusterError(f"multi-worker training stopped: a worker is gone or not answering ({reason})") from None
     seconds = time.time() - started
     if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
-        model.save(paths.model)
+        with atomic_path(paths.model) as staging:
+            model.save(staging)
     return keras.saving.load_model(paths.model), seconds  # the best epoch, as saved
 
 
@@ -285,6 +305,9 @@ def train(config, resume=False, log=print):
         spec = resolve_spec(config, train_examples, checkpoint)
         if is_chief(strategy):
             paths = _run_paths(spec, resume)
+            if resume:  # files a killed process was writing (model.keras, backup states)
+                for folder in (paths.root, paths.backup):
+                    remove_temporaries(folder)
         else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
             paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
         return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log)
