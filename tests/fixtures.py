@@ -46,6 +46,17 @@ def tiny_overrides(*overrides):
     return [*tiny, *overrides]
 
 
+# Texts the serving tests send: plain, punctuation, empty, accents and ß, Chinese, emoji.
+SERVING_TEXTS = [
+    "A warm, funny film with a great cast.",
+    "Dull. Far too long, and the ending is awful.",
+    "",
+    "Un film très émouvant, à voir absolument. Größe ß",
+    "这部电影非常好看，演员表演出色。",
+    "Loved it 😍🎬👍",
+]
+
+
 def tiny_config(output_dir, run_name, *overrides):
     """The tiny RunConfig, written under `output_dir/run_name`, with more overrides last."""
     return load_config(None, tiny_overrides(f"output_dir={output_dir}", f"run_name={run_name}", *overrides))

@@ -22,20 +22,13 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tests.fixtures import free_ports
+from tests.fixtures import SERVING_TEXTS, free_ports
 from tfrnn.export import export_run
 from tfrnn.serving.grpc_server import as_proto_field, serve_grpc
 from tfrnn.serving.metrics import ServingMetrics
 from tfrnn.serving.repository import ModelRepository
 
-TEXTS = [
-    "A warm, funny film with a great cast.",
-    "Dull. Far too long, and the ending is awful.",
-    "",
-    "Un film très émouvant, à voir absolument. Größe ß",
-    "这部电影非常好看，演员表演出色。",
-    "Loved it 😍🎬👍",
-]
+TEXTS = SERVING_TEXTS
 MAX_INSTANCES = 16
 MAX_MESSAGE_BYTES = 64 * 1024
 OUTPUTS = ["label", "label_id", "probabilities"]

@@ -28,17 +28,13 @@ import pytest
 import tensorflow as tf
 import uvicorn
 
+from tests.fixtures import SERVING_TEXTS
 from tfrnn.export import export_run
 from tfrnn.serving import predict
 from tfrnn.serving.server import make_app
 
 TEXTS = [
-    "A warm, funny film with a great cast.",
-    "Dull. Far too long, and the ending is awful.",
-    "",
-    "Un film très émouvant, à voir absolument. Größe ß",
-    "这部电影非常好看，演员表演出色。",
-    "Loved it 😍🎬👍",
+    *SERVING_TEXTS,
     ("a lovely film with a dull plot " * 400)[:10_000],
 ]
 LIMIT = 64 * 1024
