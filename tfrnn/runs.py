@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy.special import softmax
 
 from tfrnn import __version__
@@ -81,11 +82,10 @@ def _written_by(config_path):
     """`' (written by tfrnn X; this is tfrnn Y)'` when the run's config names another tfrnn, or
     names none (tfrnn 0.1 did not), else ''."""
     try:
-        import yaml
-
-        written = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("tfrnn_version")
-    except Exception:  # unreadable YAML is reported by the error itself
+        spec = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # the error being reported says why
         return ""
+    written = spec.get("tfrnn_version") if isinstance(spec, dict) else None
     if written == __version__:
         return ""
     return f" (written by tfrnn {written or '0.1 or older'}; this is tfrnn {__version__})"
