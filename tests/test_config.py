@@ -596,7 +596,7 @@ def test_choice_fields_all_have_a_table():
     fields = {
         "data.source", "data.blank_texts", "model.kind", "model.rnn.tokenizer", "model.rnn.cell",
         "model.rnn.feedback_base", "model.rnn.pooling", "model.feedforward.tokenizer", "model.bert.pooling",
-        "train.optimizer", "train.decay", "train.monitor", "train.precision", "train.strategy",
+        "train.optimizer", "train.decay", "train.monitor", "train.precision", "train.jit_compile", "train.strategy",
     }  # fmt: skip
     assert set(CHOICES) == fields
 
@@ -627,3 +627,31 @@ def test_a_path_the_source_would_not_read_is_refused(overrides, expected):
 def test_paths_the_source_reads_are_accepted():
     assert load_config(None, ["data.source=file", "data.path=a.csv", "data.test_path=b.csv"]).data.test_path == "b.csv"
     assert load_config(None, ["data.source=aclimdb", "data.path=aclImdb"]).data.path == "aclImdb"
+
+
+@pytest.mark.parametrize(
+    "given, loaded", [([], "auto"), (["train.jit_compile=true"], "true"), (["train.jit_compile=False"], "false")]
+)
+def test_jit_compile_takes_auto_and_yaml_booleans(given, loaded):
+    assert load_config(None, given).train.jit_compile == loaded
+
+
+def test_jit_compile_refuses_other_values():
+    with pytest.raises(ConfigError, match=r"train.jit_compile='maybe': expected one of auto, true, false"):
+        load_config(None, ["train.jit_compile=maybe"])
+
+
+def test_resolve_decides_only_the_auto_train_settings():
+    """jit_compile and precision: "auto" becomes what the run decided; a given value stays."""
+    decided = resolve(load_config(None, []), ["a", "b"], jit_compile=True, precision="mixed_bfloat16")
+    assert (decided.train.jit_compile, decided.train.compiled, decided.train.precision) == (
+        "true",
+        True,
+        "mixed_bfloat16",
+    )
+    given = load_config(None, ["train.jit_compile=false", "train.precision=float32"])
+    kept = resolve(given, ["a", "b"], jit_compile=True, precision="mixed_bfloat16")
+    assert (kept.train.jit_compile, kept.train.precision) == ("false", "float32")
+    assert load_config(None, ["train.model_parallel=2"]).train.model_parallel == 2
+    with pytest.raises(ConfigError, match="train.model_parallel=0: must be positive"):
+        load_config(None, ["train.model_parallel=0"])

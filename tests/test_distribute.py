@@ -174,40 +174,6 @@ def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
         np.testing.assert_allclose(mirrored, one, atol=MIRRORED_ATOL, rtol=0)
 
 
-def test_jax_backend_trains_data_parallel_over_two_devices(tmp_path):
-    """KERAS_BACKEND=jax: `--strategy mirrored` is keras.distribution.DataParallel (2 host devices)."""
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    result = subprocess.run(
-        [
-            "tfrnn",
-            "train",
-            "--strategy",
-            "mirrored",
-            "--output-dir",
-            str(tmp_path),
-            "--name",
-            "jax",
-            *TINY,
-            "data.limit=64",
-            "data.max_len=16",
-            "data.batch_size=16",
-            "train.epochs=1",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "strategy: keras.distribution.DataParallel over 2 JAX devices" in result.stdout
-    assert json.loads((tmp_path / "jax" / "metrics.json").read_text())["epochs_run"] == 1
-
-
 @pytest.mark.parametrize("devices", [["/cpu:x"], ["/cpu:0:1"], ["/gpu:7"]])
 def test_malformed_or_missing_devices_are_config_errors(devices):
     from tfrnn.distribute import make_strategy

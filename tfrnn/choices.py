@@ -49,9 +49,17 @@ SCHEDULES = {"constant": "constant after warmup", "linear": "linear to 0", "cosi
 MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 
 PRECISIONS = {
+    "auto": "mixed bfloat16 on a TPU, else float32",
     "float32": "float32",
     "mixed_float16": "mixed float16 (GPU)",
     "mixed_bfloat16": "mixed bfloat16 (TPU, recent CPUs)",
+}
+
+# train.jit_compile: compile the train, evaluation and predict steps (XLA, or JAX's jit).
+JIT_COMPILE = {
+    "auto": "on under JAX, on a TPU and on GPUs; off on TensorFlow's CPU, where XLA measured slower",
+    "true": "always",
+    "false": "never (under JAX: op by op, slow)",
 }
 
 # train.strategy -> tfrnn.distribute.

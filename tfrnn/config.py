@@ -224,13 +224,16 @@ class TrainConfig:
             `tfrnn.choices.MONITORS` name; without a validation split, the training loss.
         early_stopping_patience: int. Epochs without improvement of `monitor` before stopping; 0 is off.
         precision: str. Keras' dtype policy while the model is built and trained
-            (`tfrnn.choices.PRECISIONS`).
+            (`tfrnn.choices.PRECISIONS`); "auto" is resolved when the run starts.
         strategy: str. A `tfrnn.choices.STRATEGIES` name; see `tfrnn.distribute`.
         devices: list of str or None. Devices for "one-device" (the first) and "mirrored"
             (e.g. ["/gpu:0", "/gpu:1"]); None uses all GPUs, else the CPU.
+        model_parallel: int. JAX backend, BERT: devices that share one copy of the model, its
+            weights sharded over them (`tfrnn.distribute.jax_distribution`); 1 is data parallel.
         seed: int. Seed of Python, NumPy, the backend, the data shuffle and the limit sample.
         deterministic: bool. Ask TensorFlow for deterministic ops (slower).
-        jit_compile: bool. Compile the train step with XLA.
+        jit_compile: str. Compile the steps (`tfrnn.choices.JIT_COMPILE`: auto, true, false;
+            YAML's booleans are taken too); "auto" is resolved when the run starts.
         tensorboard: bool. Write TensorBoard logs under the run directory.
         verbose: int. Keras' fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
     """
@@ -244,17 +247,25 @@ class TrainConfig:
     clipnorm: Optional[float] = 1.0
     monitor: str = "val_loss"
     early_stopping_patience: int = 3
-    precision: str = "float32"
+    precision: str = "auto"
     strategy: str = "auto"
     devices: Optional[List[str]] = None
+    model_parallel: int = 1
     seed: int = 42
     deterministic: bool = False
-    jit_compile: bool = False
+    jit_compile: str = "auto"
     tensorboard: bool = True
     verbose: int = 1
 
     def __post_init__(self):
         _tuples(self, "devices")
+        # OmegaConf gives a YAML boolean (`jit_compile: false`, tfrnn <= 0.2's type) as "False".
+        object.__setattr__(self, "jit_compile", str(self.jit_compile).lower())
+
+    @property
+    def compiled(self):
+        """Whether the steps are compiled, once `jit_compile` is resolved ("true" or "false")."""
+        return self.jit_compile == "true"
 
 
 @dataclass(frozen=True)
@@ -339,6 +350,7 @@ CHOICES = {
     "train.decay": choices.SCHEDULES,
     "train.monitor": choices.MONITORS,
     "train.precision": choices.PRECISIONS,
+    "train.jit_compile": choices.JIT_COMPILE,
     "train.strategy": choices.STRATEGIES,
 }
 
@@ -358,6 +370,7 @@ POSITIVE = (
     "model.bert.hidden_dim",
     "model.bert.heads",
     "train.epochs",
+    "train.model_parallel",
     "train.learning_rate",
 )
 
@@ -625,7 +638,7 @@ def _check_run_name(name):
         raise ConfigError(f"run_name={name!r}: expected one folder name (no '/', not starting with '.')", "run_name")
 
 
-def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None):
+def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None, jit_compile=None, precision=None):
     """The run spec: `config` with what the data and the checkpoint decided filled in.
 
     Args:
@@ -635,10 +648,12 @@ def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None):
             makes one from the time and the model.
         lowercase: bool or None. BERT: the checkpoint's case rule (None: no checkpoint).
         strip_accents: bool or None. BERT: the checkpoint's accent rule.
+        jit_compile: bool or None. What `train.jit_compile=auto` means here (None keeps it).
+        precision: str or None. What `train.precision=auto` means here (None keeps it).
 
     Returns:
-        RunConfig, frozen, with labels, run_name, tfrnn_version (and for BERT lowercase and
-        strip_accents) set.
+        RunConfig, frozen, with labels, run_name, tfrnn_version, the "auto" train settings
+        (and for BERT lowercase and strip_accents) set.
 
     Raises:
         ConfigError: an explicit BERT case setting that contradicts the checkpoint.
@@ -649,10 +664,16 @@ def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None):
     what = model.rnn.cell if model.kind == "rnn" else model.kind
     name = run_name or config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{what}")
     _check_run_name(name)
+    decided = {}
+    if config.train.jit_compile == "auto" and jit_compile is not None:
+        decided["jit_compile"] = str(bool(jit_compile)).lower()
+    if config.train.precision == "auto" and precision is not None:
+        decided["precision"] = precision
     return dataclasses.replace(
         config,
         data=dataclasses.replace(config.data, labels=tuple(labels)),
         model=model,
+        train=dataclasses.replace(config.train, **decided),
         run_name=name,
         tfrnn_version=__version__,
     )

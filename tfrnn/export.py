@@ -14,14 +14,18 @@ Signature `serving_default`:
              label         tf.string  [-1]           its name
 """
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from tfrnn import errors
 from tfrnn.errors import ConfigError
 from tfrnn.runs import load_run
 from tfrnn.serving.layout import next_version
@@ -90,6 +94,8 @@ def export_run(run_dir, model_root, version=None):
     """
     if version is not None and int(version) <= 0:
         raise ConfigError(f"--version {version}: must be a positive integer")
+    if keras.backend.backend() != "tensorflow":
+        return _export_under_tensorflow(run_dir, model_root, version)
     run = load_run(run_dir)
     model_root = Path(model_root)
     model_root.mkdir(parents=True, exist_ok=True)
@@ -111,3 +117,38 @@ def export_run(run_dir, model_root, version=None):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _export_under_tensorflow(run_dir, model_root, version):
+    """`export_run` in a fresh process with KERAS_BACKEND=tensorflow, for a shell on another
+    backend (JAX on a TPU VM). The serving graph is TensorFlow's whatever trained the model: the
+    preprocessor is TensorFlow (string ops, lookup tables) and the `.keras` file is
+    backend-independent, so the same run gives the same SavedModel from any shell. (Keras'
+    jax2tf export would embed the model as one XLA call, a different graph, and cannot convert
+    the preprocessor.) The child's user errors come back as the same exception, one line."""
+    command = [sys.executable, "-m", "tfrnn.export", str(run_dir), str(model_root), str(version or "")]
+    result = subprocess.run(
+        command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True, check=False
+    )
+    lines = result.stdout.strip().splitlines()
+    answer = json.loads(lines[-1]) if result.returncode in (0, 2) and lines else None
+    if answer is None:
+        raise RuntimeError(f"export under KERAS_BACKEND=tensorflow failed:\n{result.stderr[-3000:]}")
+    if "error" in answer:
+        raise getattr(errors, answer["error"], errors.TfrnnError)(answer["message"])
+    return Path(answer["path"])
+
+
+def _main(run_dir, model_root, version):
+    """`python -m tfrnn.export RUN_DIR MODEL_ROOT [VERSION]`: prints one JSON line, the version
+    folder or the user error (exit status 2)."""
+    try:
+        target = export_run(run_dir, model_root, int(version) if version else None)
+    except errors.TfrnnError as error:
+        print(json.dumps({"error": type(error).__name__, "message": str(error)}))
+        sys.exit(2)
+    print(json.dumps({"path": str(target)}))
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:4])

@@ -124,10 +124,20 @@ def test_distributed_dataset(examples, vocabulary):
 
 
 @pytest.mark.parametrize("bucket", [True, False])
-def test_static_shapes_are_few(examples, vocabulary, bucket):
-    """static_shapes: buckets pad to their boundary (minus 1), unbucketed batches to max_len."""
-    config = DataConfig(batch_size=8, max_len=16, bucket=bucket)
-    dataset = make_dataset(examples, _preprocessor(vocabulary, config), config, training=True, static_shapes=True)
-    lengths = {ids.shape[1] for ids, _ in _batches(dataset)}
-    expected = {b - 1 for b in bucket_boundaries(16)} | {16} if bucket else {16}
-    assert lengths <= expected and 16 in lengths
+@pytest.mark.parametrize("training", [True, False])
+def test_static_shapes_are_few_and_fillers_weigh_nothing(examples, vocabulary, bucket, training):
+    """static_shapes: every batch is batch_size rows, padded to a bucket boundary; the rows that
+    fill the last batches are copies of real rows with weight 0, so each example weighs 1 once."""
+    config = DataConfig(batch_size=8, max_len=16, bucket=bucket, cache=False)
+    dataset = make_dataset(examples, _preprocessor(vocabulary, config), config, training, static_shapes=True)
+    batches = [(ids.numpy(), labels.numpy(), weights.numpy()) for ids, labels, weights in dataset]
+    assert {ids.shape for ids, _, _ in batches} <= {(8, b) for b in bucket_boundaries(16)}
+    assert sum(weights.sum() for _, _, weights in batches) == len(examples.texts)
+    for ids, labels, weights in batches:
+        real = int(weights.sum())
+        assert weights.tolist() == [1.0] * real + [0.0] * (8 - real)
+        assert (ids[real:] == ids[: 8 - real]).all() and (labels[real:] == labels[: 8 - real]).all()
+        assert (ids.sum(axis=1) > 0).all()  # no all-padding row
+    if not training:  # in order, each example once among the weighted rows
+        kept = np.concatenate([labels[weights > 0] for _, labels, weights in batches])
+        assert kept.tolist() == examples.labels.tolist()

@@ -35,7 +35,8 @@ def test_tiny_bert_run_directory(tiny_bert_run):
     # From scratch the case rules resolve to lower-casing and stripping accents, written down.
     assert (config.model.bert.lowercase, config.model.bert.strip_accents) == (True, True)
     assert config.data.labels == ("neg", "pos") and config.tfrnn_version == "0.2.0"
-    assert config == resolve(tiny_config(tiny_bert_run.run_dir.parent, "tiny-bert", *TINY_BERT), ["neg", "pos"])
+    given = tiny_config(tiny_bert_run.run_dir.parent, "tiny-bert", *TINY_BERT)
+    assert config == resolve(given, ["neg", "pos"], jit_compile=False, precision="float32")
     vocabulary = paths.vocabulary.read_text(encoding="utf-8").splitlines()
     assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocabulary) <= 1000
     metrics = json.loads(paths.metrics.read_text())

@@ -95,7 +95,7 @@ def test_the_saved_config_is_the_resolved_spec(tiny_run, loaded_tiny_run):
     """config.yaml is the run spec: the config the run was given, resolved (labels, tfrnn_version)."""
     paths = RunPaths(tiny_run.run_dir)
     given = tiny_config(tiny_run.run_dir.parent, "tiny")
-    spec = resolve(given, ["neg", "pos"])
+    spec = resolve(given, ["neg", "pos"], jit_compile=False, precision="float32")  # "auto" on this CPU
     assert loaded_tiny_run.spec == load_config(paths.config) == spec
     assert paths.config.read_text(encoding="utf-8") == to_yaml(spec)
     assert loaded_tiny_run.spec.run_dir == tiny_run.run_dir
@@ -296,11 +296,13 @@ def test_train_does_not_change_the_config_it_is_given(tmp_path):
     result = train(config, log=quiet)
     assert dataclasses.asdict(config) == before
     assert (config.data.labels, config.run_name, config.tfrnn_version) == (None, None, None)
+    assert (config.train.jit_compile, config.train.precision) == ("auto", "auto")
     assert result.run_dir.parent == tmp_path and re.fullmatch(r"\d{8}-\d{6}-lstm", result.run_dir.name)
     spec = load_config(RunPaths(result.run_dir).config)
     assert spec.data.labels == ("neg", "pos") and spec.run_name == result.run_dir.name
     assert spec.tfrnn_version == "0.2.0"
-    assert spec == resolve(config, ["neg", "pos"], run_name=result.run_dir.name)
+    assert (spec.train.jit_compile, spec.train.precision) == ("false", "float32")
+    assert spec == resolve(config, ["neg", "pos"], run_name=result.run_dir.name, jit_compile=False, precision="float32")
 
 
 def test_file_source_without_validation_or_test(tmp_path):
@@ -601,3 +603,21 @@ def test_history_drops_the_rows_of_epochs_the_backup_did_not_keep(tmp_path):
     logger.on_epoch_end(2, {"loss": 0.75})
     logger.on_train_end()
     assert path.read_bytes() == b"epoch,loss,val_loss\r\n0,0.9,NA\r\n1,0.8,NA\r\n2,0.75,NA\r\n"
+
+
+def test_static_batches_give_the_same_outputs_and_accuracy(loaded_tiny_run):
+    """Batches padded to a bucket boundary and filled with weight-0 copies (compiled steps) give
+    each text the logits of an ordinary batch, and the same weighted accuracy."""
+    model, spec = loaded_tiny_run.model, loaded_tiny_run.spec
+    examples = data.load_examples(spec.data, "test")
+    texts, labels = list(examples.texts[:75]), np.asarray(examples.labels[:75])
+    dynamic = model.predict(model.preprocessor.batches(texts, 32), verbose=0)
+    static = model.predict(model.preprocessor.batches(texts, 32, static_shapes=True), verbose=0)
+    assert static.shape == (96, 2)  # 3 batches of 32: 75 texts, then 21 fillers
+    np.testing.assert_allclose(static[:75], dynamic, atol=1e-5, rtol=0)
+    scores = {
+        shapes: model.evaluate(model.preprocessor.batches(texts, 32, labels, shapes), verbose=0, return_dict=True)
+        for shapes in (False, True)
+    }
+    assert scores[True]["accuracy"] == pytest.approx(scores[False]["accuracy"], abs=1e-7)
+    assert scores[False]["accuracy"] == pytest.approx(np.mean(dynamic.argmax(-1) == labels))

@@ -22,7 +22,7 @@ def make_dataset(
     Order: shard (with `input_context`), tokenise, truncate to `max_len`, cache (if `cache`);
     then for training shuffle (reshuffled each epoch) and batch by length buckets (if `bucket`)
     or in padded batches; evaluation keeps the examples' order in padded batches. Nothing is
-    dropped: the last batch may be smaller.
+    dropped: the last batch may be smaller, or, with `static_shapes`, is filled up (`static_batch`).
 
     Args:
         examples: Examples. Texts and labels.
@@ -35,13 +35,15 @@ def make_dataset(
         repeat: bool. Repeat without end (training under a strategy runs a fixed number of
             steps, so that every replica takes the same number).
         static_shapes: bool. Few distinct batch shapes, for compilers that specialise on shape
-            (TPU, JAX): buckets pad to their boundary, unbucketed batches to `max_len`.
+            (JAX, XLA, TPU): every batch is `static_batch`ed, so there are at most as many shapes
+            as `bucket_boundaries(max_len)`, and elements carry sample weights.
         num_batches: int or None. Repeat, then stop after this many batches: a finite pass of a
             fixed length, the same every time it is iterated (validation under a strategy).
 
     Returns:
-        tf.data.Dataset of (inputs, labels int32 `(batch,)`): inputs are int32 `(batch, time)`
-        token ids (or a dict of such tensors), time <= max_len, padded with `padding_values`.
+        tf.data.Dataset of (inputs, labels int32 `(batch,)`), and with `static_shapes` sample
+        weights float32 `(batch,)` as well: inputs are int32 `(batch, time)` token ids (or a dict
+        of such tensors), time <= max_len, padded with `padding_values`.
     """
     dataset = tf.data.Dataset.from_tensor_slices((tf.constant(examples.texts, tf.string), examples.labels))
     batch_size = config.batch_size
@@ -65,19 +67,19 @@ def make_dataset(
         tf.zeros([], label_spec.dtype),
     )
     if training and config.bucket:
-        boundaries = bucket_boundaries(config.max_len)
-        if static_shapes:  # every element must sit under the last boundary; full length pads to max_len
-            boundaries.append(config.max_len + 1)
         dataset = dataset.bucket_by_sequence_length(
             lambda features, label: tf.shape(tf.nest.flatten(features)[0])[0],
-            boundaries,
-            [batch_size] * (len(boundaries) + 1),
+            bucket_boundaries(config.max_len),
+            [batch_size] * (len(bucket_boundaries(config.max_len)) + 1),
             padding_values=padding_values,
-            pad_to_bucket_boundary=static_shapes,
         )
     else:
-        shapes = (tf.nest.map_structure(lambda _: [config.max_len if static_shapes else None], features_spec), [])
-        dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding_values)
+        dataset = dataset.padded_batch(batch_size, padding_values=padding_values)
+    if static_shapes:
+        boundaries = bucket_boundaries(config.max_len)
+        dataset = dataset.map(
+            lambda features, labels: static_batch(features, labels, batch_size, boundaries, preprocessor.padding_values)
+        )
     if num_batches:
         dataset = dataset.take(num_batches)
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -125,3 +127,38 @@ def bucket_boundaries(max_len):
         list of int, increasing, ending at max_len.
     """
     return sorted({max(1, max_len * k // _BUCKETS) for k in range(1, _BUCKETS + 1)})
+
+
+def static_batch(features, labels, batch_size, boundaries, padding_values):
+    """One batch in a fixed shape: time padded up to the nearest bucket boundary, the batch
+    filled up to `batch_size` by repeating its first rows with weight 0.
+
+    The filler rows are copies of real ones rather than all padding, whose masked mean would
+    divide by zero (0 * NaN is still NaN). With weight 0 they change neither the gradients nor
+    the weighted metrics, so evaluation counts every example exactly once.
+
+    Args:
+        features: tensor `(n, time)` or dict of them. A batch of model inputs, n <= batch_size,
+            time <= boundaries[-1].
+        labels: tensor `(n,)`. Its labels.
+        batch_size: int. Rows of the result.
+        boundaries: list of int. Allowed lengths (`bucket_boundaries`), increasing.
+        padding_values: scalar or dict of scalars, the structure of `features`. Padding values.
+
+    Returns:
+        (features `(batch_size, boundary)`, labels `(batch_size,)`, weights float32
+        `(batch_size,)`: 1 for the n real rows, 0 for the copies).
+    """
+    first = tf.nest.flatten(features)[0]
+    count, length = tf.shape(first)[0], tf.shape(first)[1]
+    bounds = tf.constant(boundaries, tf.int32)
+    target = tf.gather(bounds, tf.searchsorted(bounds, tf.reshape(length, [1]))[0])  # first boundary >= length
+    rows = tf.range(batch_size) % count  # (batch_size,): the real rows, then copies from the start
+
+    def fixed(value, pad):
+        value = tf.pad(value, [[0, 0], [0, target - length]], constant_values=tf.cast(pad, value.dtype))
+        return tf.ensure_shape(tf.gather(value, rows), [batch_size, None])
+
+    features = tf.nest.map_structure(fixed, features, padding_values)
+    weights = tf.cast(tf.range(batch_size) < count, tf.float32)
+    return features, tf.ensure_shape(tf.gather(labels, rows), [batch_size]), weights

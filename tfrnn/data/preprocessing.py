@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from tfrnn.data.cleaning import standardize
+from tfrnn.data.pipeline import bucket_boundaries, static_batch
 from tfrnn.files import atomic_write_text
 
 PADDING, OOV = "", "[UNK]"
@@ -48,22 +49,32 @@ class TextPreprocessor(keras.layers.Layer):
         """The layer on one scalar text: its features unpadded, `(time,)` each."""
         return tf.nest.map_structure(lambda value: value[0], self(tf.reshape(text, [1])))
 
-    def batches(self, texts, batch_size, labels=None):
+    def batches(self, texts, batch_size, labels=None, static_shapes=False):
         """Texts (and labels) as a `tf.data.Dataset` of preprocessed batches, in order.
 
         Args:
             texts: list of str. Raw texts.
             batch_size: int. Texts per batch.
             labels: array-like of int or None. Labels to pair with the inputs.
+            static_shapes: bool. Batches in a few fixed shapes (`tfrnn.data.pipeline.static_batch`):
+                the last one filled up with copies of weight 0, so there are
+                ceil(n / batch_size) * batch_size rows in all, the n texts first.
 
         Returns:
-            tf.data.Dataset of inputs, or of (inputs, labels) when `labels` is given.
+            tf.data.Dataset of inputs, or of (inputs, labels) when `labels` is given, or of
+            (inputs, labels, weights) with `static_shapes` and labels.
         """
         dataset = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(batch_size)
         dataset = dataset.map(self, num_parallel_calls=tf.data.AUTOTUNE)
-        if labels is not None:
-            label_batches = tf.data.Dataset.from_tensor_slices(tf.constant(labels, tf.int32)).batch(batch_size)
-            dataset = tf.data.Dataset.zip((dataset, label_batches))
+        label_values = tf.constant(labels if labels is not None else [0] * len(texts), tf.int32)
+        dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.from_tensor_slices(label_values).batch(batch_size)))
+        if static_shapes:
+            boundaries = bucket_boundaries(self.max_len)
+            dataset = dataset.map(
+                lambda features, labels: static_batch(features, labels, batch_size, boundaries, self.padding_values)
+            )
+        if labels is None:
+            dataset = dataset.map(lambda features, *rest: features)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def save_vocabulary(self, path):

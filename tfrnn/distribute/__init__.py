@@ -12,9 +12,11 @@ builder in `BUILDERS` for each `tfrnn.choices.STRATEGIES` name.
 
 Only the chief (the "chief" task, else worker 0) keeps what a run writes; `is_chief` tells.
 
-With KERAS_BACKEND=jax, tf.distribute does not drive Keras: "auto" and "mirrored" use
-`keras.distribution.DataParallel` over all JAX devices (`JaxDataParallel`), when there are
-several; "multi-worker" and "tpu" are TensorFlow's.
+With KERAS_BACKEND=jax, tf.distribute does not drive Keras: every name maps to Keras'
+distribution API instead (`tfrnn.distribute.jax_distribution`), TPUs and several hosts included.
+
+`auto_jit_compile` and `auto_precision` say what `train.jit_compile=auto` and
+`train.precision=auto` mean under a strategy.
 
 `tfrnn.distribute.keras_compat` patches Keras' trainer for the mirrored and multi-worker
 strategies (keras-team/keras#20585).
@@ -28,6 +30,8 @@ import keras
 import tensorflow as tf
 
 from tfrnn.choices import STRATEGIES
+from tfrnn.distribute import jax_distribution
+from tfrnn.distribute.jax_distribution import JaxDistribution, make_jax_distribution
 from tfrnn.distribute.keras_compat import patch_multi_worker_fit
 from tfrnn.errors import ConfigError
 
@@ -136,43 +140,17 @@ def _multi_worker(devices):
 BUILDERS = {"auto": _auto, "one-device": _one_device, "mirrored": _mirrored, "multi-worker": _multi_worker, "tpu": _tpu}
 
 
-class JaxDataParallel:
-    """`keras.distribution.DataParallel` over JAX devices, used where a tf.distribute strategy is.
-
-    Args:
-        devices: list of jax.Device. Two or more; each takes a slice of every batch.
-    """
-
-    def __init__(self, devices):
-        self.devices = devices
-        self.num_replicas_in_sync = len(devices)
-        self.distribution = keras.distribution.DataParallel(devices=devices)
-
-    def scope(self):
-        """Variables made and steps run inside are replicated, batches split across devices."""
-        return self.distribution.scope()
-
-
-def _jax_strategy(name):
-    if name in ("multi-worker", "tpu"):
-        raise ConfigError(f"train.strategy={name}: TensorFlow's; run with KERAS_BACKEND=tensorflow")
-    import jax
-
-    devices = jax.devices()
-    if name == "one-device" or (name == "auto" and len(devices) < 2):
-        return tf.distribute.get_strategy()
-    return JaxDataParallel(devices)
-
-
-def make_strategy(name, devices=None):
-    """Builds a strategy; call it before TensorFlow runs anything.
+def make_strategy(name, devices=None, model_parallel=1, kind="rnn"):
+    """Builds a strategy; call it before TensorFlow (or JAX) runs anything.
 
     Args:
         name: str. A `tfrnn.choices.STRATEGIES` name (see the module docstring).
         devices: list of str or None. For auto, one-device and mirrored.
+        model_parallel: int. Devices per copy of the model (JAX backend, BERT only).
+        kind: str. The model kind (`model.kind`).
 
     Returns:
-        tf.distribute.Strategy, or JaxDataParallel under the JAX backend.
+        tf.distribute.Strategy, or JaxDistribution under the JAX backend with several devices.
 
     Raises:
         ConfigError: an unknown name, a device that does not exist, no TPU, no TF_CONFIG.
@@ -180,17 +158,44 @@ def make_strategy(name, devices=None):
     if name not in STRATEGIES:
         raise ConfigError(f"train.strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
     if keras.backend.backend() == "jax":
-        return _jax_strategy(name)
+        distribution = make_jax_distribution(name, list(devices or []), model_parallel, kind)
+        return distribution or tf.distribute.get_strategy()
+    if model_parallel > 1:
+        raise ConfigError(f"train.model_parallel={model_parallel}: needs KERAS_BACKEND=jax")
     return BUILDERS[name](list(devices or []))
 
 
+def on_tpu(strategy):
+    """Whether `strategy` computes on a TPU (TensorFlow's TPUStrategy, or JAX on a TPU)."""
+    return isinstance(strategy, tf.distribute.TPUStrategy) or jax_distribution.on_tpu()
+
+
+def auto_jit_compile(strategy):
+    """What `train.jit_compile=auto` means: compile under JAX (op by op is 100x slower), on a
+    TPU and on GPUs; not on TensorFlow's CPU, where XLA measured slower (docs/benchmarks.md)."""
+    if keras.backend.backend() == "jax" or on_tpu(strategy):
+        return True
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def auto_precision(strategy):
+    """What `train.precision=auto` means: mixed bfloat16 on a TPU, else float32."""
+    return "mixed_bfloat16" if on_tpu(strategy) else "float32"
+
+
 def is_multi_worker(strategy):
-    """Whether `strategy` is MultiWorkerMirroredStrategy (one process of a cluster)."""
+    """Whether `strategy` runs one process of a cluster (MultiWorkerMirroredStrategy, or JAX
+    with several processes)."""
+    if isinstance(strategy, JaxDistribution):
+        return jax_distribution.process_count() > 1
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def is_chief(strategy):
-    """Whether this process keeps the run's outputs: always, except on a non-chief worker."""
+    """Whether this process keeps the run's outputs: always, except on a non-chief worker (or
+    a JAX process other than process 0)."""
+    if isinstance(strategy, JaxDistribution):
+        return jax_distribution.process_index() == 0
     resolver = getattr(strategy, "cluster_resolver", None)
     if not is_multi_worker(strategy) or resolver is None:
         return True
@@ -202,8 +207,14 @@ def is_chief(strategy):
 
 def describe(strategy):
     """One line naming the strategy, its replicas and, for a worker, which one it is."""
-    if isinstance(strategy, JaxDataParallel):
-        return f"keras.distribution.DataParallel over {len(strategy.devices)} JAX devices"
+    if isinstance(strategy, JaxDistribution):
+        kind = type(strategy.distribution).__name__
+        line = f"keras.distribution.{kind} over {len(strategy.devices)} JAX devices"
+        if strategy.model_parallel > 1:
+            line += f" ({strategy.num_replicas_in_sync} replicas x {strategy.model_parallel} model shards)"
+        if jax_distribution.process_count() > 1:
+            line += f", process {jax_distribution.process_index()} of {jax_distribution.process_count()}"
+        return line
     line = f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
     resolver = getattr(strategy, "cluster_resolver", None)
     if is_multi_worker(strategy) and resolver is not None:

@@ -57,6 +57,11 @@ class Classifier(keras.Model):
         super().__init__(inputs, outputs, **kwargs)
         self.config = config
         self.preprocessor = preprocessor
+        if preprocessor is not None:
+            # The preprocessor runs in tf.data and in exported graphs, never inside the model's
+            # steps: its string lookups must not turn `jit_compile` off for the whole model.
+            for layer in preprocessor._flatten_layers():
+                layer.supports_jit = True
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, **self.config}
@@ -73,17 +78,18 @@ class Classifier(keras.Model):
 
     def _text_batches(self, x, batch_size, labels=None):
         """`x` (and `labels`) as preprocessed batches when `x` is raw text (a list or 1-D array
-        of str), else None."""
+        of str), else None. Under JAX, whose compiled steps specialise on shape, the batches
+        come in a few fixed shapes, the last filled up with copies of weight 0."""
         if self.preprocessor is None or not _is_text(x):
             return None
-        return self.preprocessor.batches(list(x), batch_size or 32, labels)
+        return self.preprocessor.batches(list(x), batch_size or 32, labels, static_shapes=_static_shapes())
 
     def predict(self, x, batch_size=None, **kwargs):
         """keras.Model.predict; raw strings go through the preprocessor first. Returns logits."""
         batches = self._text_batches(x, batch_size)
         if batches is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
-        return super().predict(batches, **kwargs)
+        return super().predict(batches, **kwargs)[: len(x)]  # (n, num_classes): the fillers dropped
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         """keras.Model.evaluate; raw strings (with labels `y`) go through the preprocessor first."""
@@ -91,6 +97,11 @@ class Classifier(keras.Model):
         if batches is None:
             return super().evaluate(x, y, batch_size=batch_size, **kwargs)
         return super().evaluate(batches, **kwargs)
+
+
+def _static_shapes():
+    """Whether batches must come in few shapes: under JAX, every new shape is a new compilation."""
+    return keras.backend.backend() == "jax"
 
 
 def _is_text(x):

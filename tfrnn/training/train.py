@@ -16,7 +16,16 @@ import tensorflow as tf
 
 from tfrnn import data
 from tfrnn.config import resolve, save_config
-from tfrnn.distribute import JaxDataParallel, describe, is_chief, is_multi_worker, make_strategy
+from tfrnn.distribute import (
+    auto_jit_compile,
+    auto_precision,
+    describe,
+    is_chief,
+    is_multi_worker,
+    make_strategy,
+    on_tpu,
+)
+from tfrnn.distribute.jax_distribution import JaxDistribution, process_slice
 from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
@@ -91,12 +100,15 @@ def _read_checkpoint(config):
     return checkpoint
 
 
-def resolve_spec(config, train_examples, checkpoint):
-    """The run spec: `config` with the data's labels, the checkpoint's case rules and the run name."""
-    case = {}
+def resolve_spec(config, train_examples, checkpoint, strategy=None):
+    """The run spec: `config` with the data's labels, the checkpoint's case rules, the run name
+    and what `train.jit_compile=auto` and `train.precision=auto` mean under `strategy`."""
+    decided = {}
     if checkpoint is not None:
-        case = dict(lowercase=checkpoint.lowercase, strip_accents=checkpoint.strip_accents)
-    return resolve(config, train_examples.label_names, **case)
+        decided = dict(lowercase=checkpoint.lowercase, strip_accents=checkpoint.strip_accents)
+    if strategy is not None:
+        decided.update(jit_compile=auto_jit_compile(strategy), precision=auto_precision(strategy))
+    return resolve(config, train_examples.label_names, **decided)
 
 
 def _cluster_reason(message):
@@ -181,32 +193,36 @@ def _load_splits(config, log):
 def _datasets(config, train_examples, val_examples, preprocessor, strategy):
     """The training and validation data for `model.fit`, and its step counts.
 
-    One replica: finite datasets, one pass an epoch. Several replicas (or workers): each input
-    pipeline reads its shard (`InputContext`) in per-replica batches, repeated, and every epoch
-    is a fixed number of global batches, so all replicas take the same number of steps.
-    Validation is then ceil(n / batch_size) global batches from the start of the (repeated)
-    validation data, the same examples every epoch; a few at the end of the last batch count
-    twice.
+    One replica, or Keras' distribution under JAX (which splits each global batch across the
+    devices itself): finite datasets, one pass an epoch. Compiled steps (`train.jit_compile`,
+    JAX, TPUs) get batches in a few fixed shapes with sample weights (`make_dataset`'s
+    `static_shapes`); with several JAX processes, each feeds its slice of every global batch.
+
+    A tf.distribute strategy over several replicas (or workers): each input pipeline reads its
+    shard (`InputContext`) in per-replica batches, repeated, and every epoch is a fixed number of
+    global batches, so all replicas take the same number of steps. Validation is then
+    ceil(n / batch_size) global batches from the start of the (repeated) validation data, the
+    same examples every epoch; a few at the end of the last batch count twice.
 
     Returns:
         (train dataset, validation dataset or None, dict of fit's step arguments).
     """
-    replicas = strategy.num_replicas_in_sync
-    if replicas == 1 and not is_multi_worker(strategy):
-        train_ds = data.make_dataset(train_examples, preprocessor, config.data, training=True, seed=config.train.seed)
+    static = config.train.compiled or isinstance(strategy, JaxDistribution) or on_tpu(strategy)
+    if isinstance(strategy, JaxDistribution) or (strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy)):
+        options = dict(static_shapes=static)
+        train_ds = data.make_dataset(
+            train_examples, preprocessor, config.data, training=True, seed=config.train.seed, **options
+        )
         steps = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
-        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps))
-        val_ds = data.make_dataset(val_examples, preprocessor, config.data, training=False) if val_examples else None
+        train_ds = process_slice(train_ds.apply(tf.data.experimental.assert_cardinality(steps)))
+        val_ds = None
+        if val_examples:
+            val_ds = process_slice(data.make_dataset(val_examples, preprocessor, config.data, False, **options))
         return train_ds, val_ds, {"steps_per_epoch": steps}
-    # XLA on a TPU and JAX compile once per batch shape: keep the shapes few.
-    static = isinstance(strategy, (JaxDataParallel, tf.distribute.TPUStrategy))
 
     def distributed(examples, training, steps=None):
-        options = dict(seed=config.train.seed, repeat=training, static_shapes=static)
-        if isinstance(strategy, JaxDataParallel):  # Keras splits each global batch across devices
-            return data.make_dataset(examples, preprocessor, config.data, training, num_batches=steps, **options)
         return data.make_distributed_dataset(
-            examples, preprocessor, config.data, strategy, training, steps=steps, **options
+            examples, preprocessor, config.data, strategy, training, config.train.seed, training, static, steps
         )
 
     steps = {"steps_per_epoch": max(1, len(train_examples.texts) // config.data.batch_size)}
@@ -216,12 +232,36 @@ def _datasets(config, train_examples, val_examples, preprocessor, strategy):
     return distributed(train_examples, True), distributed(val_examples, False, validation_steps), steps
 
 
+def count_traces(model):
+    """Counts the traces of `model`'s train and test steps from now on: under a compiler (JAX's
+    jit, XLA, tf.function) one trace is one compilation, one per new batch shape.
+
+    Args:
+        model: keras.Model. Compiled, not yet fitted.
+
+    Returns:
+        dict {"train": int, "test": int}, updated as fit traces the steps.
+    """
+    traces = {"train": 0, "test": 0}
+
+    def counted(kind, step):
+        def step_function(*args):
+            traces[kind] += 1
+            return step(*args)
+
+        return step_function
+
+    for kind in traces:  # fit finds the steps as attributes, so instance attributes take over
+        setattr(model, f"{kind}_step", counted(kind, getattr(model, f"{kind}_step")))
+    return traces
+
+
 def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint):
     """Builds and compiles the classifier under `strategy` (from `checkpoint`, a BERT's), fits it;
-    returns the best model as saved, and seconds."""
+    returns the best model as saved, seconds, and the step traces (`count_traces`)."""
     train_ds, val_ds, steps = _datasets(spec, train_examples, val_examples, preprocessor, strategy)
     validating = val_examples is not None
-    # A finite training dataset (one replica, or JAX's fixed steps) is iterated once an epoch:
+    # A finite training dataset (one replica, or Keras' distribution under JAX) is iterated once an epoch:
     # a resumed fit replays those passes (ResumableRandomState). Under a tf.distribute strategy
     # the data repeats without end, and a resumed run's data order differs from the first's.
     finite = isinstance(train_ds, tf.data.Dataset) and int(train_ds.cardinality()) > 0
@@ -230,10 +270,13 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
         model = build_classifier(spec.model, preprocessor, len(spec.data.labels), checkpoint)
         model.compile(
             optimizer=make_optimizer(spec.train, steps["steps_per_epoch"]),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            jit_compile=spec.train.jit_compile,
+            # Batches in fixed shapes carry filler rows of weight 0 (`static_batch`): the loss
+            # averages over the weighted rows, and accuracy is weighted, so fillers count nowhere.
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+            weighted_metrics=["accuracy"],
+            jit_compile=spec.train.compiled,
         )
+        traces = count_traces(model)
         started = time.time()
         try:
             model.fit(
@@ -254,7 +297,7 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
     if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
         with atomic_path(paths.model) as staging:
             model.save(staging)
-    return keras.saving.load_model(paths.model), seconds  # the best epoch, as saved
+    return keras.saving.load_model(paths.model), seconds, traces  # the best epoch, as saved
 
 
 def _evaluate(model, evaluated, spec, paths):
@@ -289,8 +332,11 @@ def train(config, resume=False, log=print):
     Returns:
         TrainResult.
     """
+    # Before TensorFlow or JAX computes anything (a JAX cluster must be joined first).
+    strategy = make_strategy(
+        config.train.strategy, config.train.devices, config.train.model_parallel, config.model.kind
+    )
     _seed(config.train)
-    strategy = make_strategy(config.train.strategy, config.train.devices)  # before TensorFlow starts
     replicas = strategy.num_replicas_in_sync
     if config.data.batch_size % replicas:
         raise ConfigError(
@@ -302,7 +348,7 @@ def train(config, resume=False, log=print):
     try:  # Ctrl-C while reading the data (a download, a large file) is Interrupted too
         train_examples, evaluated = _load_splits(config, log)
         checkpoint = _read_checkpoint(config)
-        spec = resolve_spec(config, train_examples, checkpoint)
+        spec = resolve_spec(config, train_examples, checkpoint, strategy)
         if is_chief(strategy):
             paths = _run_paths(spec, resume)
             if resume:  # files a killed process was writing (model.keras, backup states)
@@ -335,7 +381,7 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
     log(f"strategy: {describe(strategy)}")
     preprocessor.save_vocabulary(paths.vocabulary)
     with _dtype_policy(spec.train.precision):
-        model, train_seconds = _fit(
+        model, train_seconds, traces = _fit(
             spec, paths, train_examples, evaluated.get("validation"), preprocessor, strategy, checkpoint
         )
 
@@ -353,6 +399,7 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
         "train_examples": len(train_examples.texts),
         "vocabulary_size": preprocessor.vocabulary_size,
         "parameters": int(model.count_params()),
+        "step_traces": traces,
         **_evaluate(model, evaluated, spec, paths),
     }
     reports.plot_training_curves(history, paths.curves)
