@@ -27,6 +27,8 @@ from keras import ops
 from keras.src.backend import rnn as backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from tfrnn.layers.lora import LoraKernels
+
 
 def masked_matmul(x, kernel, masks):
     """Multiplies `x` by `kernel`, with one dropout mask per gate block.
@@ -88,7 +90,7 @@ def run_step(cell, inputs, states, training):
     return output, (new_states if nested else new_states[0])
 
 
-class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
+class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
     """Base of the tfrnn cells: weights, dropout and the projection/recurrence split.
 
     Subclasses set `gates` (the number of `units`-wide blocks in the kernels) and implement
@@ -111,10 +113,14 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
         dropout: float. Fraction of the inputs dropped, one mask per sequence.
         recurrent_dropout: float. Fraction of the recurrent state dropped, one mask per sequence.
         seed: int or None. Seed of the dropout masks.
+        lora_rank: int or None. Enable LoRA on `kernel` and `recurrent_kernel` once built
+            (`tfrnn.layers.lora`); a saved LoRA layer's config carries it.
+        lora_alpha: float or None. LoRA's scale numerator (None: lora_rank).
     """
 
     gates = 1
     state_count = 1
+    lora_targets = ("kernel", "recurrent_kernel")
 
     def __init__(
         self,
@@ -133,6 +139,8 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        lora_rank=None,
+        lora_alpha=None,
         **kwargs,
     ):
         if units <= 0:
@@ -161,6 +169,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = [units] * self.state_count if self.state_count > 1 else units
         self.output_size = units
+        self.init_lora(lora_rank, lora_alpha)
 
     def bias_shape(self):
         return (self.gates * self.units,)
@@ -194,6 +203,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
+        self.build_lora()
 
     def input_bias(self):
         return self.bias
@@ -221,7 +231,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
         Returns:
             Tensor `(..., gates * units)`: `dropout(x) @ kernel + input bias`.
         """
-        z = masked_matmul(inputs, self.kernel, self.input_masks(inputs, training))
+        z = masked_matmul(inputs, self.effective("kernel"), self.input_masks(inputs, training))
         bias = self.input_bias()
         return z if bias is None else z + bias
 
@@ -262,6 +272,7 @@ class ProjectedCell(keras.layers.Layer, DropoutRNNCell):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            **self.lora_config(),
         }
         return {**super().get_config(), **config}
 
@@ -332,6 +343,10 @@ class ProjectedRNN(keras.layers.RNN):
     @property
     def units(self):
         return self.cell.units
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """LoRA on the cell's kernels (`tfrnn.layers.lora.LoraKernels.enable_lora`); the layer must be built."""
+        self.cell.enable_lora(rank, lora_alpha, a_initializer, b_initializer)
 
     def hoists_projection(self):
         """Whether this layer computes the input projection for all steps before the loop."""

@@ -26,6 +26,7 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from tfrnn.layers.base import ProjectedRNN, run_step
 from tfrnn.layers.gru import GRUCell
+from tfrnn.layers.lora import LoraKernels
 from tfrnn.layers.lstm import LSTMCell
 
 BASE_CELLS = {"lstm": LSTMCell, "gru": GRUCell}
@@ -50,7 +51,7 @@ class ClipValue(keras.constraints.Constraint):
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
-class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
+class FeedbackCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
     """h_t = f(h_{t-1}, x_t) + gain * tanh(h_{t-1} @ feedback_kernel).
 
     Args:
@@ -61,7 +62,8 @@ class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
         feedback_gain_initializer: str or initializer. For `feedback_gain` (zeros).
         feedback_regularizer: regularizer or None. For `feedback_kernel`.
         max_gain: float. `feedback_gain` is clipped to [-max_gain, max_gain].
-        **kwargs: the base cell's arguments (dropout, initializers, ...) and the layer's.
+        **kwargs: the base cell's arguments (dropout, initializers, `lora_rank`, ...) and the
+            layer's. With `lora_rank`, LoRA covers the base cell's kernels and `feedback_kernel`.
     """
 
     def __init__(
@@ -89,6 +91,11 @@ class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
         self.max_gain = max_gain
         self.state_size = self.base_cell.state_size
         self.output_size = units
+        self.init_lora(kwargs.get("lora_rank"), kwargs.get("lora_alpha"))
+
+    @property
+    def lora_targets(self):
+        return ("feedback_kernel",) if self.feedback else ()
 
     # Dropout lives in the base cell; the RNN layer configures it through these.
     @property
@@ -126,6 +133,13 @@ class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
                 initializer=self.feedback_gain_initializer,
                 constraint=ClipValue(self.max_gain),
             )
+        self.build_lora()
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """LoRA on the base cell's kernels and on `feedback_kernel` (see `LoraKernels.enable_lora`)."""
+        if not self.base_cell.lora_enabled:  # enabled already when its config asked for it
+            self.base_cell.enable_lora(rank, lora_alpha, a_initializer, b_initializer)
+        super().enable_lora(rank, lora_alpha, a_initializer, b_initializer)
 
     def project_inputs(self, inputs, training=False):
         return self.base_cell.project_inputs(inputs, training)
@@ -135,7 +149,7 @@ class FeedbackCell(keras.layers.Layer, DropoutRNNCell):
         if not self.feedback:
             return output, new_states
         h_tm1 = states[0]  # (batch, units)
-        h = output + self.feedback_gain * ops.tanh(ops.matmul(h_tm1, self.feedback_kernel))
+        h = output + self.feedback_gain * ops.tanh(ops.matmul(h_tm1, self.effective("feedback_kernel")))
         return h, [h, *new_states[1:]]
 
     def call(self, inputs, states, training=False):

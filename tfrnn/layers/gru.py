@@ -44,9 +44,10 @@ class GRUCell(ProjectedCell):
     def recurrent_step(self, projected, states, training=False):
         h_tm1 = states[0]  # (batch, units)
         masks = self.recurrent_masks(h_tm1, training)
+        recurrent_kernel = self.effective("recurrent_kernel")  # (units, 3*units)
         x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
         if self.reset_after:
-            inner = masked_matmul(h_tm1, self.recurrent_kernel, masks)  # (batch, 3*units)
+            inner = masked_matmul(h_tm1, recurrent_kernel, masks)  # (batch, 3*units)
             if self.use_bias:
                 inner = inner + self.bias[1]
             inner_z, inner_r, inner_h = ops.split(inner, 3, axis=-1)
@@ -55,12 +56,12 @@ class GRUCell(ProjectedCell):
             hh = self.activation(x_h + r * inner_h)
         else:
             units = self.units
-            inner = masked_matmul(h_tm1, self.recurrent_kernel[:, : 2 * units], masks and masks[:2])  # (batch, 2*units)
+            inner = masked_matmul(h_tm1, recurrent_kernel[:, : 2 * units], masks and masks[:2])  # (batch, 2*units)
             inner_z, inner_r = ops.split(inner, 2, axis=-1)
             z = self.recurrent_activation(x_z + inner_z)
             r = self.recurrent_activation(x_r + inner_r)
             h_for_candidate = h_tm1 * masks[2] if masks else h_tm1
-            hh = self.activation(x_h + ops.matmul(r * h_for_candidate, self.recurrent_kernel[:, 2 * units :]))
+            hh = self.activation(x_h + ops.matmul(r * h_for_candidate, recurrent_kernel[:, 2 * units :]))
         h = z * h_tm1 + (1 - z) * hh
         return h, [h]
 

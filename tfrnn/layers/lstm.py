@@ -50,7 +50,7 @@ class LSTMCell(ProjectedCell):
     def recurrent_step(self, projected, states, training=False):
         h_tm1, c_tm1 = states  # (batch, units) each
         z = projected + masked_matmul(
-            h_tm1, self.recurrent_kernel, self.recurrent_masks(h_tm1, training)
+            h_tm1, self.effective("recurrent_kernel"), self.recurrent_masks(h_tm1, training)
         )  # (batch, 4*units)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         c = self.recurrent_activation(z_f) * c_tm1 + self.recurrent_activation(z_i) * self.activation(z_g)

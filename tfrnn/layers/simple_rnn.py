@@ -18,7 +18,7 @@ class SimpleRNNCell(ProjectedCell):
 
     def recurrent_step(self, projected, states, training=False):
         h_tm1 = states[0]  # (batch, units)
-        z = projected + masked_matmul(h_tm1, self.recurrent_kernel, self.recurrent_masks(h_tm1, training))
+        z = projected + masked_matmul(h_tm1, self.effective("recurrent_kernel"), self.recurrent_masks(h_tm1, training))
         h = self.activation(z)
         return h, [h]
 
