@@ -99,6 +99,7 @@ def _flag_overrides(**flags):
         "data_dir": "data.data_dir",
         "model_kind": "model.kind",
         "checkpoint": "model.bert.checkpoint",
+        "peft": "model.peft.method",
         "cell": "model.rnn.cell",
         "strategy": "train.strategy",
         "epochs": "train.epochs",
@@ -158,6 +159,7 @@ Examples:
   tfrnn train --data chnsenticorp.csv model.rnn.tokenizer=char
   tfrnn train --resume runs/20260101-120000-lstm  # continue an interrupted run
   tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --data sst2.tsv
+  tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --peft lora model.peft.rank=8 --data sst2.tsv
   tfrnn train --model bert --strategy mirrored --devices /gpu:0,/gpu:1
 """
 
@@ -175,6 +177,11 @@ Examples:
 @click.option(
     "--checkpoint",
     help="BERT checkpoint (model.bert.checkpoint): Hugging Face-format folder, hf://..., kaggle://... or preset.",
+)
+@click.option(
+    "--peft",
+    type=click.Choice(list(choices.PEFT_METHODS)),
+    help="Parameter-efficient fine-tuning of the checkpoint (model.peft.method; model.peft.rank=8 ...).",
 )
 @click.option("--cell", type=click.Choice(list(choices.CELLS)), help="Recurrent cell (model.rnn.cell).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")

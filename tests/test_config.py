@@ -655,3 +655,29 @@ def test_resolve_decides_only_the_auto_train_settings():
     assert load_config(None, ["train.model_parallel=2"]).train.model_parallel == 2
     with pytest.raises(ConfigError, match="train.model_parallel=0: must be positive"):
         load_config(None, ["train.model_parallel=0"])
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.peft.method=adapter"], "model.peft.method='adapter': expected one of lora"),
+        (["model.peft.method=lora"], r"model.peft.method=lora: needs a pretrained encoder, so model.kind=bert"),
+        (["model.kind=bert", "model.peft.method=lora"], "needs a pretrained encoder; set model.bert.checkpoint"),
+        (["model.peft.rank=4"], "model.peft: settings given without model.peft.method"),
+        (["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora", "model.peft.rank=0"], "rank=0"),
+    ],
+)
+def test_peft_settings_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_peft_is_saved_only_when_on(tmp_path):
+    plain = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x"])
+    assert "peft" not in yaml.safe_load(to_yaml(plain))["model"]
+    lora = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora"])
+    saved = yaml.safe_load(to_yaml(lora))["model"]["peft"]
+    assert saved == {"method": "lora", "rank": 8, "alpha": None, "targets": None}
+    path = tmp_path / "lora.yaml"
+    path.write_text(to_yaml(lora))
+    assert load_config(path).model.peft == lora.model.peft

@@ -20,6 +20,9 @@ CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "feedback": "F
 # model.rnn.feedback_base: the feedback cell's base step f(h_{t-1}, x_t).
 FEEDBACK_BASES = {"lstm": "an LSTM step", "gru": "a GRU step"}
 
+# model.peft.method -> tfrnn.models.peft (none: every weight trains).
+PEFT_METHODS = {"lora": "low-rank updates of the attention's query and value (or `targets`), Keras' enable_lora"}
+
 # Pooling over time, per kind (tfrnn.layers.MaskedGlobalPooling1D does mean and max).
 RNN_POOLINGS = {"last": "the last step's output", "mean": "masked mean", "max": "masked max"}
 BERT_POOLINGS = {"cls": "BERT's pooled [CLS] output", "mean": "masked mean", "max": "masked max"}

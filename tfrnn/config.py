@@ -169,6 +169,28 @@ class BertConfig:
     heads: int = 2
 
 
+@dataclass(frozen=True)
+class PeftConfig:
+    """Parameter-efficient fine-tuning of a pretrained encoder (`tfrnn.models.peft`): only the
+    method's weights and the classification head train; the base weights stay as loaded.
+
+    Args:
+        method: str or None. A `tfrnn.choices.PEFT_METHODS` name; None trains every weight.
+        rank: int. LoRA's rank.
+        alpha: float or None. LoRA's update is scaled by alpha / rank (None: rank, as Keras).
+        targets: list of str or None. Names of the layers that take LoRA ("all-linear": every
+            dense layer of the encoder's blocks); None: the attention's query and value.
+    """
+
+    method: Optional[str] = None
+    rank: int = 8
+    alpha: Optional[float] = None
+    targets: Optional[List[str]] = None
+
+    def __post_init__(self):
+        _tuples(self, "targets")
+
+
 # model.kind -> its section's dataclass (the kinds themselves: tfrnn.choices.KINDS).
 SECTIONS = {"rnn": RNNConfig, "feedforward": FeedForwardConfig, "bert": BertConfig}
 
@@ -185,12 +207,14 @@ class ModelConfig:
         rnn: RNNConfig or None. Settings of `kind=rnn`.
         feedforward: FeedForwardConfig or None. Settings of `kind=feedforward`.
         bert: BertConfig or None. Settings of `kind=bert`.
+        peft: PeftConfig. Parameter-efficient fine-tuning (off unless `peft.method` is set).
     """
 
     kind: str = "rnn"
     rnn: Optional[RNNConfig] = None
     feedforward: Optional[FeedForwardConfig] = None
     bert: Optional[BertConfig] = None
+    peft: PeftConfig = field(default_factory=PeftConfig)
 
     def __post_init__(self):
         # One-of: the active kind's section (its defaults when not given), the others None.
@@ -371,6 +395,7 @@ POSITIVE = (
     "model.bert.heads",
     "train.epochs",
     "train.model_parallel",
+    "model.peft.rank",
     "train.learning_rate",
 )
 
@@ -597,6 +622,33 @@ def validate(config, given=()):
         _check_run_name(config.run_name)
     if kind == "bert":
         _validate_bert(config.model.bert, given)
+    _validate_peft(config.model, given)
+
+
+def _validate_peft(model, given):
+    peft = model.peft
+    if peft.method is None:
+        if any(key.startswith("model.peft.") for key in given):
+            raise ConfigError("model.peft: settings given without model.peft.method", "model.peft.method")
+        return
+    if peft.method not in choices.PEFT_METHODS:
+        raise ConfigError(
+            f"model.peft.method={peft.method!r}: expected one of {', '.join(choices.PEFT_METHODS)} (or null)",
+            "model.peft.method",
+        )
+    if model.kind != "bert":
+        raise ConfigError(
+            f"model.peft.method={peft.method}: needs a pretrained encoder, so model.kind=bert with a checkpoint "
+            f"(a pretrained model.kind={model.kind} comes with `tfrnn pretrain`, not built yet)",
+            "model.peft.method",
+        )
+    if not model.bert.checkpoint:
+        raise ConfigError(
+            f"model.peft.method={peft.method}: needs a pretrained encoder; set model.bert.checkpoint",
+            "model.peft.method",
+        )
+    if peft.alpha is not None and peft.alpha <= 0:
+        raise ConfigError(f"model.peft.alpha={peft.alpha}: must be positive", "model.peft.alpha")
 
 
 def _check_paths_are_read(data):
@@ -710,6 +762,8 @@ def as_dict(config):
     if kind == "bert" and config.model.bert.checkpoint:  # the checkpoint decided them
         section = {k: v for k, v in section.items() if k not in BERT_SCRATCH_FIELDS}
     result["model"] = {"kind": kind, kind: section}
+    if config.model.peft.method is not None:
+        result["model"]["peft"] = plain(config.model.peft)
     return result
 
 

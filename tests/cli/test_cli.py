@@ -509,3 +509,9 @@ def test_console_script_train_export_and_serve(tmp_path):
     assert failed.returncode == 2
     assert failed.stdout == ""
     assert failed.stderr.strip().split("\n") == [f"Error: {missing}: run directory not found"]
+
+
+def test_peft_on_a_model_without_a_pretrained_encoder_is_one_line(tmp_path):
+    result = run("train", "--peft", "lora", "--output-dir", tmp_path)
+    assert_one_line_error(result, "model.peft.method=lora: needs a pretrained encoder, so model.kind=bert")
+    assert not any(tmp_path.iterdir())

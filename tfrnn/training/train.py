@@ -29,6 +29,7 @@ from tfrnn.distribute.jax_distribution import JaxDistribution, process_slice
 from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
+from tfrnn.models.peft import apply_peft, parameter_counts
 from tfrnn.runs import RunPaths, predict_probabilities, write_json
 from tfrnn.training import reports
 from tfrnn.training.callbacks import (
@@ -256,9 +257,10 @@ def count_traces(model):
     return traces
 
 
-def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint):
-    """Builds and compiles the classifier under `strategy` (from `checkpoint`, a BERT's), fits it;
-    returns the best model as saved, seconds, and the step traces (`count_traces`)."""
+def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint, log):
+    """Builds the classifier under `strategy` (from `checkpoint`, a BERT's), makes the weights
+    `model.peft` says trainable, compiles and fits it; returns the best model as saved, seconds,
+    and facts for metrics.json (step traces, `count_traces`; trainable parameters)."""
     train_ds, val_ds, steps = _datasets(spec, train_examples, val_examples, preprocessor, strategy)
     validating = val_examples is not None
     # A finite training dataset (one replica, or Keras' distribution under JAX) is iterated once an epoch:
@@ -268,6 +270,9 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
     replayable = train_ds if finite else None
     with strategy.scope():  # variables, compile and the train loop under the strategy
         model = build_classifier(spec.model, preprocessor, len(spec.data.labels), checkpoint)
+        apply_peft(model, spec.model.peft)
+        trainable, total = parameter_counts(model)
+        log(f"parameters: {total:,} of which {trainable:,} train ({trainable / total:.2%})")
         model.compile(
             optimizer=make_optimizer(spec.train, steps["steps_per_epoch"]),
             # Batches in fixed shapes carry filler rows of weight 0 (`static_batch`): the loss
@@ -297,7 +302,12 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
     if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
         with atomic_path(paths.model) as staging:
             model.save(staging)
-    return keras.saving.load_model(paths.model), seconds, traces  # the best epoch, as saved
+    facts = {
+        "step_traces": traces,
+        "trainable_parameters": trainable,
+        "trainable_fraction": round(trainable / total, 6),
+    }
+    return keras.saving.load_model(paths.model), seconds, facts  # the best epoch, as saved
 
 
 def _evaluate(model, evaluated, spec, paths):
@@ -381,8 +391,8 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
     log(f"strategy: {describe(strategy)}")
     preprocessor.save_vocabulary(paths.vocabulary)
     with _dtype_policy(spec.train.precision):
-        model, train_seconds, traces = _fit(
-            spec, paths, train_examples, evaluated.get("validation"), preprocessor, strategy, checkpoint
+        model, train_seconds, facts = _fit(
+            spec, paths, train_examples, evaluated.get("validation"), preprocessor, strategy, checkpoint, log
         )
 
     history = _history_from_csv(paths.history)
@@ -399,7 +409,7 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
         "train_examples": len(train_examples.texts),
         "vocabulary_size": preprocessor.vocabulary_size,
         "parameters": int(model.count_params()),
-        "step_traces": traces,
+        **facts,
         **_evaluate(model, evaluated, spec, paths),
     }
     reports.plot_training_curves(history, paths.curves)
