@@ -673,7 +673,7 @@ def test_peft_settings_are_checked(overrides, message):
 
 
 def test_peft_is_saved_only_when_on(tmp_path):
-    plain = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x"])
+    plain = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=null"])
     assert "peft" not in yaml.safe_load(to_yaml(plain))["model"]
     lora = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora"])
     saved = yaml.safe_load(to_yaml(lora))["model"]["peft"]

@@ -628,7 +628,7 @@ def validate(config, given=()):
 def _validate_peft(model, given):
     peft = model.peft
     if peft.method is None:
-        if any(key.startswith("model.peft.") for key in given):
+        if any(key.startswith("model.peft.") and key != "model.peft.method" for key in given):
             raise ConfigError("model.peft: settings given without model.peft.method", "model.peft.method")
         return
     if peft.method not in choices.PEFT_METHODS:
