@@ -60,7 +60,7 @@ PRECISIONS = {
 
 # train.jit_compile: compile the train, evaluation and predict steps (XLA, or JAX's jit).
 JIT_COMPILE = {
-    "auto": "on under JAX, on a TPU and on GPUs; off on TensorFlow's CPU, where XLA measured slower",
+    "auto": "on under JAX, on a TPU and on one GPU; off on TensorFlow's CPU, where XLA measured slower",
     "true": "always",
     "false": "never (under JAX: op by op, slow)",
 }

@@ -172,10 +172,12 @@ def on_tpu(strategy):
 
 def auto_jit_compile(strategy):
     """What `train.jit_compile=auto` means: compile under JAX (op by op is 100x slower), on a
-    TPU and on GPUs; not on TensorFlow's CPU, where XLA measured slower (docs/benchmarks.md)."""
+    TPU and on one GPU; not on TensorFlow's CPU, where XLA measured slower (docs/benchmarks.md),
+    nor under a tf.distribute strategy over several replicas (Keras' own `auto` rule)."""
     if keras.backend.backend() == "jax" or on_tpu(strategy):
         return True
-    return bool(tf.config.list_logical_devices("GPU"))
+    one_replica = strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy)
+    return one_replica and bool(tf.config.list_logical_devices("GPU"))
 
 
 def auto_precision(strategy):
