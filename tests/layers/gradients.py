@@ -1,7 +1,9 @@
-"""Backend-agnostic value-and-gradient of a scalar function of a layer's trainable weights."""
+"""Backend-agnostic value-and-gradient of a scalar function of a layer's trainable weights, and
+its check against central finite differences."""
 
 import keras
 import numpy as np
+import pytest
 
 
 def value_and_grads(layer, loss_fn, x):
@@ -41,3 +43,31 @@ def value_and_grads(layer, loss_fn, x):
         loss.backward()
         return float(loss), [v.value.grad.cpu().numpy() for v in layer.trainable_variables]
     raise NotImplementedError(backend)
+
+
+def assert_gradients_match_finite_differences(layer, loss_fn, x, rng, directions=3, eps=3e-3):
+    """Checks the gradient of loss_fn(layer(x)) along random directions: <grad, v> against the
+    central difference (f(w + eps v) - f(w - eps v)) / (2 eps), to 1e-3.
+
+    Args:
+        layer: keras.layers.Layer. A built layer; its weights are restored afterwards.
+        loss_fn: callable. Maps the layer's output to a scalar.
+        x: np.ndarray. The layer's input.
+        rng: np.random.Generator. Draws the directions.
+        directions: int. How many random directions.
+        eps: float. Step; small enough for curvature, large enough for float32 round-off.
+    """
+    _, grads = value_and_grads(layer, loss_fn, x)
+    weights = [np.asarray(v) for v in layer.trainable_variables]
+    for _ in range(directions):
+        direction = [rng.normal(size=w.shape).astype("float32") for w in weights]
+        losses = []
+        for sign in (1, -1):
+            for var, w, d in zip(layer.trainable_variables, weights, direction):
+                var.assign(w + sign * eps * d)
+            losses.append(float(loss_fn(layer(x))))
+        for var, w in zip(layer.trainable_variables, weights):
+            var.assign(w)
+        numeric = (losses[0] - losses[1]) / (2 * eps)
+        analytic = sum(float(np.sum(g * d)) for g, d in zip(grads, direction))
+        assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-3)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from tests.layers.gradients import value_and_grads
+from tests.layers.gradients import assert_gradients_match_finite_differences, value_and_grads
 from tfrnn import layers
 
 LAYERS = {
@@ -30,21 +30,7 @@ def test_gradient_matches_finite_differences(name):
     x = rng.normal(size=(2, 4, 2)).astype("float32")
     layer = LAYERS[name]()
     layer(x)
-    _, grads = value_and_grads(layer, _loss, x)
-    weights = [np.asarray(v) for v in layer.trainable_variables]
-    eps = 3e-3  # float32: small enough for curvature, large enough for round-off
-    for _ in range(3):  # random directions: directional derivative <grad, v>
-        direction = [rng.normal(size=w.shape).astype("float32") for w in weights]
-        losses = []
-        for sign in (1, -1):
-            for var, w, d in zip(layer.trainable_variables, weights, direction):
-                var.assign(w + sign * eps * d)
-            losses.append(float(_loss(layer(x))))
-        for var, w in zip(layer.trainable_variables, weights):
-            var.assign(w)
-        numeric = (losses[0] - losses[1]) / (2 * eps)
-        analytic = sum(float(np.sum(g * d)) for g, d in zip(grads, direction))
-        assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-3)
+    assert_gradients_match_finite_differences(layer, _loss, x, rng)
 
 
 @pytest.mark.parametrize(

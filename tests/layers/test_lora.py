@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from tests.layers.gradients import value_and_grads
+from tests.layers.gradients import assert_gradients_match_finite_differences
 from tfrnn import layers
 
 LAYERS = {
@@ -104,22 +104,7 @@ def test_lora_gradients_match_finite_differences(name):
     def loss(out):
         return ops.sum(ops.sin(out) * ops.reshape(ops.arange(1, 61, dtype=out.dtype), (3, 5, 4)) / 30.0)
 
-    _, grads = value_and_grads(layer, loss, X)
-    weights = [np.asarray(v) for v in layer.trainable_variables]
-    rng = np.random.default_rng(1)
-    eps = 3e-3
-    for _ in range(3):
-        direction = [rng.normal(size=w.shape).astype("float32") for w in weights]
-        losses = []
-        for sign in (1, -1):
-            for var, w, d in zip(layer.trainable_variables, weights, direction):
-                var.assign(w + sign * eps * d)
-            losses.append(float(loss(layer(X))))
-        for var, w in zip(layer.trainable_variables, weights):
-            var.assign(w)
-        numeric = (losses[0] - losses[1]) / (2 * eps)
-        analytic = sum(float(np.sum(g * d)) for g, d in zip(grads, direction))
-        assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-3)
+    assert_gradients_match_finite_differences(layer, loss, X, np.random.default_rng(1))
 
 
 def test_bad_ranks_and_states_are_refused():

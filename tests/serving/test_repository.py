@@ -167,8 +167,7 @@ def test_a_new_version_loads_then_the_old_one_is_unloaded(tmp_path):
     root = fake_root(tmp_path, [1])
     loader = FakeLoader()
     repository = fake_repository(root, loader=loader)
-    fake_root(tmp_path / "more", [2])
-    shutil.copytree(tmp_path / "more" / "root" / "m" / "2", root / "m" / "2")
+    fake_root(tmp_path, [2])  # no poll thread: the version appears at the next poll()
     repository.poll()
     assert states(repository) == [(2, AVAILABLE), (1, END)]
     assert repository.model_status("m", 1) == [VersionStatus(1, END, "OK", "")]
@@ -180,8 +179,7 @@ def test_a_failed_newest_version_leaves_the_previous_serving_and_is_not_retried(
     root = fake_root(tmp_path, [1])
     loader = FakeLoader()
     repository = fake_repository(root, loader=loader)
-    fake_root(tmp_path / "more", [2])
-    shutil.copytree(tmp_path / "more" / "root" / "m" / "2", root / "m" / "2")
+    fake_root(tmp_path, [2])  # no poll thread: the version appears at the next poll()
     (root / "m" / "2" / "FAIL").write_text("")
     for _ in range(3):
         repository.poll()

@@ -9,7 +9,6 @@ layers with or without LoRA, and the saved (and exported) model costs nothing ex
 time. Loading zeroes the factors, as Keras does.
 """
 
-import keras
 from keras import ops
 
 
@@ -89,7 +88,7 @@ class LoraKernels:
     def save_own_variables(self, store):
         merged = {id(getattr(self, name)): self.effective(name) for name in self._lora}
         for i, variable in enumerate(self._base_variables()):
-            store[str(i)] = keras.ops.convert_to_numpy(merged.get(id(variable), variable))
+            store[str(i)] = ops.convert_to_numpy(merged.get(id(variable), variable))
 
     def load_own_variables(self, store):
         variables = self._base_variables()

@@ -210,15 +210,16 @@ def _datasets(config, train_examples, val_examples, preprocessor, strategy):
     """
     static = config.train.compiled or isinstance(strategy, JaxDistribution) or on_tpu(strategy)
     if isinstance(strategy, JaxDistribution) or (strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy)):
-        options = dict(static_shapes=static)
         train_ds = data.make_dataset(
-            train_examples, preprocessor, config.data, training=True, seed=config.train.seed, **options
+            train_examples, preprocessor, config.data, training=True, seed=config.train.seed, static_shapes=static
         )
         steps = sum(1 for _ in train_ds)  # bucketing makes it data-dependent; fills the cache
         train_ds = process_slice(train_ds.apply(tf.data.experimental.assert_cardinality(steps)))
         val_ds = None
         if val_examples:
-            val_ds = process_slice(data.make_dataset(val_examples, preprocessor, config.data, False, **options))
+            val_ds = process_slice(
+                data.make_dataset(val_examples, preprocessor, config.data, False, static_shapes=static)
+            )
         return train_ds, val_ds, {"steps_per_epoch": steps}
 
     def distributed(examples, training, steps=None):
