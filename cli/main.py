@@ -279,30 +279,38 @@ Examples:
   tfrnn export runs/quickstart --to saved_models/sentiment
   tfrnn export runs/quickstart --to saved_models/sentiment --version 7
   tfrnn export runs/quickstart --to saved_models/sentiment --serving-config --batching
+  tfrnn export runs/sst2-lora runs/imdb-lora --to saved_models/tasks   (PEFT runs over one base:
+      one signature each, serving_default = the first, the base weights stored once)
 """
 
 
 @cli.command(epilog=EXPORT_EXAMPLES)
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(file_okay=False))
 @click.option("--to", "model_root", help="Model folder under the export root (default saved_models/<run name>).")
 @click.option("--version", type=click.IntRange(min=1), help="Version number (default: the next one).")
 @click.option("--serving-config", is_flag=True, help="Also write EXPORT_ROOT/models.config for TF Serving.")
 @click.option("--serving-base", default="/models", show_default=True, help="Where TF Serving sees the export root.")
 @click.option("--batching", is_flag=True, help="Also write EXPORT_ROOT/batching.config (TF Serving batching).")
 @reports_user_errors
-def export(run_dir, model_root, version, serving_config, serving_base, batching):
-    """Export a run as a TF Serving SavedModel whose serving_default takes raw text."""
+def export(run_dirs, model_root, version, serving_config, serving_base, batching):
+    """Export a run (or several PEFT runs over one base) as a TF Serving SavedModel whose
+    signatures take raw text."""
     from pathlib import Path
 
-    from tfrnn.export import custom_ops, export_run
-    from tfrnn.serving.tf_serving import write_batching_config, write_models_config
+    from tfrnn.export import custom_ops, export_runs, signature_names
+    from tfrnn.files import folder_size
 
-    model_root = model_root or str(Path("saved_models") / Path(run_dir).name)
-    target = export_run(run_dir, model_root, version)
-    click.echo(f"exported {target} (signature serving_default: text -> probabilities, label_id, label)")
+    model_root = model_root or str(Path("saved_models") / Path(run_dirs[0]).name)
+    target = export_runs(list(run_dirs), model_root, version)
+    names = ", ".join(signature_names(target))
+    click.echo(
+        f"exported {target} ({folder_size(target) / 2**20:.1f} MiB; signatures {names}: text -> probabilities, label_id, label)"
+    )
     needed = custom_ops(target)
     if needed:
         click.echo(f"loading it needs TensorFlow Text's ops ({', '.join(needed)}): `import tensorflow_text`")
+    from tfrnn.serving.tf_serving import write_batching_config, write_models_config
+
     if serving_config:
         click.echo(f"wrote {write_models_config(Path(model_root).parent, serving_base)}")
     if batching:

@@ -45,3 +45,30 @@ def tiny_bert_run(tmp_path_factory):
     from tfrnn.training.train import train
 
     return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny-bert", *TINY_BERT), log=quiet)
+
+
+def write_tiny_bert_preset(folder, vocabulary, seed):
+    """A keras-hub preset folder of a tiny random BERT (2 blocks, hidden 16, 2 heads, 48
+    positions) with `vocabulary`: a base checkpoint that loads in a second, for PEFT runs."""
+    import keras_hub
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=48,
+    )
+    backbone.save_to_preset(str(folder))
+    keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(str(folder))
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_preset(tiny_bert_run, tmp_path_factory):
+    """Path of a tiny BERT preset (`write_tiny_bert_preset`, seed 0) over the tiny BERT run's
+    vocabulary. Do not change its files."""
+    vocabulary = (tiny_bert_run.run_dir / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    return write_tiny_bert_preset(tmp_path_factory.mktemp("preset") / "tiny-bert", vocabulary, seed=0)

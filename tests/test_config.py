@@ -295,7 +295,13 @@ def test_dropout_is_in_0_1(key, value):
     kind = _kind_of(key)
     message = _error(overrides=[f"model.kind={kind}", f"{key}={value}"])
     assert message == f"override '{key}={value}': {key}={float(value)}: expected 0 <= x < 1"
-    assert getattr(load_config(None, [f"model.kind={kind}", f"{key}=0.0"]).model.section, key.split(".")[-1]) == 0.0
+    if ".peft." in key:
+        config = load_config(
+            None, ["model.kind=bert", "model.bert.checkpoint=./c", "model.peft.method=lora", f"{key}=0.0"]
+        )
+        assert config.model.peft.dropout == 0.0
+    else:
+        assert getattr(load_config(None, [f"model.kind={kind}", f"{key}=0.0"]).model.section, key.split(".")[-1]) == 0.0
 
 
 @pytest.mark.parametrize("key", POSITIVE)
@@ -660,11 +666,29 @@ def test_resolve_decides_only_the_auto_train_settings():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["model.peft.method=adapter"], "model.peft.method='adapter': expected one of lora"),
+        (["model.peft.method=lokr"], "model.peft.method='lokr': expected one of lora, qlora, dora, adapter, prefix"),
         (["model.peft.method=lora"], r"model.peft.method=lora: needs a pretrained encoder, so model.kind=bert"),
         (["model.kind=bert", "model.peft.method=lora"], "needs a pretrained encoder; set model.bert.checkpoint"),
         (["model.peft.rank=4"], "model.peft: settings given without model.peft.method"),
         (["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora", "model.peft.rank=0"], "rank=0"),
+        (
+            ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=adapter", "model.peft.rank=4"],
+            r"model.peft.rank: model.peft.method=adapter does not read it \(its settings: bottleneck, activation\)",
+        ),
+        (
+            ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=adalora", "model.peft.init_rank=4"],
+            "model.peft.init_rank=4: AdaLoRA prunes from init_rank down to rank=8",
+        ),
+        (
+            [
+                "model.kind=bert",
+                "model.bert.checkpoint=x",
+                "model.peft.method=adalora",
+                "model.peft.final_fraction=0.95",
+            ],
+            "warmup_fraction \\+ final_fraction = 1.05: must be below 1",
+        ),
+        (["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora", "model.peft.dropout=1.0"], "dropout"),
     ],
 )
 def test_peft_settings_are_checked(overrides, message):
@@ -677,7 +701,13 @@ def test_peft_is_saved_only_when_on(tmp_path):
     assert "peft" not in yaml.safe_load(to_yaml(plain))["model"]
     lora = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora"])
     saved = yaml.safe_load(to_yaml(lora))["model"]["peft"]
-    assert saved == {"method": "lora", "rank": 8, "alpha": None, "targets": None}
+    assert saved == {"method": "lora", "rank": 8, "alpha": None, "dropout": 0.0, "targets": None}
     path = tmp_path / "lora.yaml"
     path.write_text(to_yaml(lora))
     assert load_config(path).model.peft == lora.model.peft
+    adapter = load_config(None, ["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=adapter"])
+    assert yaml.safe_load(to_yaml(adapter))["model"]["peft"] == {
+        "method": "adapter",
+        "bottleneck": 64,
+        "activation": "gelu",
+    }

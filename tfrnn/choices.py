@@ -21,7 +21,16 @@ CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "feedback": "F
 FEEDBACK_BASES = {"lstm": "an LSTM step", "gru": "a GRU step"}
 
 # model.peft.method -> tfrnn.models.peft (none: every weight trains).
-PEFT_METHODS = {"lora": "low-rank updates of the attention's query and value (or `targets`), Keras' enable_lora"}
+PEFT_METHODS = {
+    "lora": "low-rank updates of the attention's query and value (or `targets`), Keras' enable_lora",
+    "qlora": "LoRA over base weights quantized to int8 (Keras' quantize)",
+    "dora": "LoRA's direction with a learned magnitude per output unit (weight-decomposed LoRA)",
+    "adapter": "bottleneck adapters after the attention and the feed-forward sublayers (Houlsby)",
+    "prefix": "learned key/value prefixes in every attention layer (prefix tuning)",
+    "prompt": "learned soft tokens before the input embeddings (prompt tuning)",
+    "ia3": "learned rescaling of keys, values and feed-forward activations ((IA)3)",
+    "adalora": "SVD-form low-rank updates whose ranks are pruned to a budget by importance (AdaLoRA)",
+}
 
 # Pooling over time, per kind (tfrnn.layers.MaskedGlobalPooling1D does mean and max).
 RNN_POOLINGS = {"last": "the last step's output", "mean": "masked mean", "max": "masked max"}

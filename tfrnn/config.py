@@ -172,23 +172,71 @@ class BertConfig:
 @dataclass(frozen=True)
 class PeftConfig:
     """Parameter-efficient fine-tuning of a pretrained encoder (`tfrnn.models.peft`): only the
-    method's weights and the classification head train; the base weights stay as loaded.
+    method's weights, the classification head (and what the method prescribes: LayerNorms for
+    adapters) train; the base weights stay as loaded. Each method reads only its own settings
+    (`PEFT_SETTINGS`); giving another method's setting is an error.
 
     Args:
         method: str or None. A `tfrnn.choices.PEFT_METHODS` name; None trains every weight.
-        rank: int. LoRA's rank.
-        alpha: float or None. LoRA's update is scaled by alpha / rank (None: rank, as Keras).
-        targets: list of str or None. Names of the layers that take LoRA ("all-linear": every
-            dense layer of the encoder's blocks); None: the attention's query and value.
+        rank: int. LoRA's, QLoRA's and DoRA's rank; AdaLoRA's target average rank per layer.
+        alpha: float or None. The low-rank update is scaled by alpha / rank (None: rank, as Keras).
+        dropout: float. Dropout on the input of the low-rank branch (LoRA, QLoRA, DoRA).
+        targets: list of str or None. Names of the layers that take the update ("all-linear":
+            every dense layer of the encoder's blocks); None: the attention's query and value.
+        bottleneck: int. The adapters' bottleneck width.
+        activation: str. The adapters' activation (a Keras activation name).
+        prefix_length: int. Learned key/value prefixes per attention layer (prefix), or soft
+            prompt tokens (prompt).
+        prefix_hidden: int. Width of the MLP that reparametrises the prefixes while training.
+        init_rank: int. AdaLoRA's initial rank per layer (pruned down to `rank` on average).
+        orthogonality: float. Weight of AdaLoRA's orthogonality regulariser on P and Q.
+        warmup_fraction: float. AdaLoRA: the share of the training steps before pruning starts.
+        final_fraction: float. AdaLoRA: the share at the end where the ranks stay fixed.
+        interval: int. AdaLoRA: steps between two budget updates.
+        beta: float. AdaLoRA: smoothing of the sensitivity and of its uncertainty.
     """
 
     method: Optional[str] = None
     rank: int = 8
     alpha: Optional[float] = None
+    dropout: float = 0.0
     targets: Optional[List[str]] = None
+    bottleneck: int = 64
+    activation: str = "gelu"
+    prefix_length: int = 16
+    prefix_hidden: int = 256
+    init_rank: int = 12
+    orthogonality: float = 0.1
+    warmup_fraction: float = 0.1
+    final_fraction: float = 0.2
+    interval: int = 10
+    beta: float = 0.85
 
     def __post_init__(self):
         _tuples(self, "targets")
+
+
+# model.peft.method -> the settings it reads (besides `method`).
+PEFT_SETTINGS = {
+    "lora": ("rank", "alpha", "dropout", "targets"),
+    "qlora": ("rank", "alpha", "dropout", "targets"),
+    "dora": ("rank", "alpha", "dropout", "targets"),
+    "adapter": ("bottleneck", "activation"),
+    "prefix": ("prefix_length", "prefix_hidden"),
+    "prompt": ("prefix_length",),
+    "ia3": (),
+    "adalora": (
+        "rank",
+        "alpha",
+        "targets",
+        "init_rank",
+        "orthogonality",
+        "warmup_fraction",
+        "final_fraction",
+        "interval",
+        "beta",
+    ),
+}
 
 
 # model.kind -> its section's dataclass (the kinds themselves: tfrnn.choices.KINDS).
@@ -396,10 +444,21 @@ POSITIVE = (
     "train.epochs",
     "train.model_parallel",
     "model.peft.rank",
+    "model.peft.bottleneck",
+    "model.peft.prefix_length",
+    "model.peft.prefix_hidden",
+    "model.peft.init_rank",
+    "model.peft.interval",
     "train.learning_rate",
 )
 
-RATES = ("model.rnn.dropout", "model.rnn.recurrent_dropout", "model.feedforward.dropout", "model.bert.dropout")
+RATES = (
+    "model.rnn.dropout",
+    "model.rnn.recurrent_dropout",
+    "model.feedforward.dropout",
+    "model.bert.dropout",
+    "model.peft.dropout",
+)
 
 
 def _one_line(error):
@@ -647,8 +706,42 @@ def _validate_peft(model, given):
             f"model.peft.method={peft.method}: needs a pretrained encoder; set model.bert.checkpoint",
             "model.peft.method",
         )
+    unused = [
+        key
+        for key in given
+        if key.startswith("model.peft.") and key.split(".", 2)[2] not in ("method", *PEFT_SETTINGS[peft.method])
+    ]
+    if unused:
+        settings = ", ".join(PEFT_SETTINGS[peft.method]) or "none"
+        raise ConfigError(
+            f"{unused[0]}: model.peft.method={peft.method} does not read it (its settings: {settings})", unused[0]
+        )
     if peft.alpha is not None and peft.alpha <= 0:
         raise ConfigError(f"model.peft.alpha={peft.alpha}: must be positive", "model.peft.alpha")
+    if peft.method == "adalora":
+        _validate_adalora(peft)
+
+
+def _validate_adalora(peft):
+    if peft.init_rank < peft.rank:
+        raise ConfigError(
+            f"model.peft.init_rank={peft.init_rank}: AdaLoRA prunes from init_rank down to rank={peft.rank}, "
+            "so init_rank must be at least rank",
+            "model.peft.init_rank",
+        )
+    for name in ("warmup_fraction", "final_fraction"):
+        if not 0 <= getattr(peft, name) < 1:
+            raise ConfigError(f"model.peft.{name}={getattr(peft, name)}: expected 0 <= x < 1", f"model.peft.{name}")
+    if peft.warmup_fraction + peft.final_fraction >= 1:
+        raise ConfigError(
+            f"model.peft.warmup_fraction + final_fraction = {peft.warmup_fraction + peft.final_fraction}: "
+            "must be below 1 (the ranks are pruned in between)",
+            "model.peft.final_fraction",
+        )
+    if not 0 < peft.beta < 1:
+        raise ConfigError(f"model.peft.beta={peft.beta}: expected 0 < beta < 1", "model.peft.beta")
+    if peft.orthogonality < 0:
+        raise ConfigError(f"model.peft.orthogonality={peft.orthogonality}: must be >= 0", "model.peft.orthogonality")
 
 
 def _check_paths_are_read(data):
@@ -762,8 +855,11 @@ def as_dict(config):
     if kind == "bert" and config.model.bert.checkpoint:  # the checkpoint decided them
         section = {k: v for k, v in section.items() if k not in BERT_SCRATCH_FIELDS}
     result["model"] = {"kind": kind, kind: section}
-    if config.model.peft.method is not None:
-        result["model"]["peft"] = plain(config.model.peft)
+    peft = config.model.peft
+    if peft.method is not None:  # the method and the settings it reads
+        result["model"]["peft"] = {
+            key: value for key, value in plain(peft).items() if key in ("method", *PEFT_SETTINGS[peft.method])
+        }
     return result
 
 

@@ -45,3 +45,8 @@ def atomic_write_text(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "x", encoding="utf-8") as f:  # umask permissions, as for plain files (mkstemp: 0600)
             f.write(text)
+
+
+def folder_size(folder):
+    """Bytes in the files under `folder`, at any depth."""
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())

@@ -2,6 +2,8 @@
 
 RUN/config.yaml                the run spec (tfrnn.config: resolved, labels filled in)
 RUN/model.keras                the classifier with its text preprocessor (best epoch by train.monitor)
+RUN/adapter.npz                instead of model.keras for a PEFT run (model.peft): the trained weights
+                               only, tied to the base checkpoint's fingerprint (tfrnn.models.peft)
 RUN/vocabulary.txt             the preprocessor's vocabulary, one token a line, for people to read
 RUN/metrics.json               validation (and test) metrics, epochs, timings
 RUN/classification_report.txt  scikit-learn's report on the evaluation split
@@ -38,6 +40,7 @@ class RunPaths:
         self.root = Path(root)
         self.config = self.root / "config.yaml"
         self.model = self.root / "model.keras"
+        self.adapter = self.root / "adapter.npz"
         self.vocabulary = self.root / "vocabulary.txt"
         self.metrics = self.root / "metrics.json"
         self.report = self.root / "classification_report.txt"
@@ -163,6 +166,8 @@ def load_run(run_dir):
         ConfigError: the directory is not a finished run, or this tfrnn cannot load its model.
     """
     paths, spec = read_spec(run_dir)
+    if spec.model.peft.method is not None:
+        return LoadedRun(paths, spec, _rebuild_peft_model(paths, spec))
     if not paths.model.is_file():
         raise ConfigError(
             f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn train --resume {paths.root})"
@@ -179,3 +184,23 @@ def load_run(run_dir):
     if getattr(model, "preprocessor", None) is None:
         raise ConfigError(f"{paths.model}: the model has no text preprocessor{_written_by(paths.config)}")
     return LoadedRun(paths, spec, model)
+
+
+def _rebuild_peft_model(paths, spec):
+    """A PEFT run's classifier: the base checkpoint's encoder, the method applied, the adapter
+    file's weights loaded (checked against the base's fingerprint)."""
+    if not paths.adapter.is_file():
+        raise ConfigError(
+            f"{paths.adapter}: missing; has the run in {paths.root} finished? (tfrnn train --resume {paths.root})"
+        )
+    from tfrnn.data import make_preprocessor
+    from tfrnn.models import build_classifier
+    from tfrnn.models.bert import read_checkpoint
+    from tfrnn.models.peft import apply_peft, load_adapter
+
+    checkpoint = read_checkpoint(spec.model.bert.checkpoint)
+    preprocessor = make_preprocessor(spec, [], checkpoint)
+    model = build_classifier(spec.model, preprocessor, len(spec.data.labels), checkpoint)
+    apply_peft(model, spec.model.peft)
+    load_adapter(model, paths.adapter)
+    return model

@@ -135,7 +135,8 @@ def test_mixed_precision_run_keeps_its_policy(tmp_path):
 
 def test_lora_run_trains_under_one_percent_and_exports_merged(tmp_path):
     """`--peft lora` on all-MiniLM-L6-v2: LoRA on query and value plus the head train (2% of the
-    weights at rank 8); the run's model and its SavedModel are plain merged models that predict alike."""
+    weights at rank 8); the run keeps those weights alone (not the 90 MB encoder), and its
+    SavedModel is the plain merged encoder, predicting as the run does."""
     overrides = ("model.kind=bert", f"model.bert.checkpoint={MINILM}", "data.limit=40", "data.max_len=24",
                  "train.epochs=1", "data.batch_size=8", "model.peft.method=lora", "train.learning_rate=1e-3")  # fmt: skip
     lines = []
@@ -145,11 +146,13 @@ def test_lora_run_trains_under_one_percent_and_exports_merged(tmp_path):
     # Keras' EinsumDense factorises the (384, 12 heads, 32) kernel per head, rank 8 each.
     assert trainable == 6 * 2 * (384 * 12 * 8 + 8 * 32 + 12 * 32) + 384 * 2 + 2 and 0 < fraction < 0.02
     assert any(line.startswith("parameters: ") and f"of which {trainable:,} train" in line for line in lines)
-    assert load_config(RunPaths(result.run_dir).config).model.peft.method == "lora"
-    run = load_run(result.run_dir)
-    assert not [w for w in run.model.weights if "lora" in w.path]  # saved merged
+    paths = RunPaths(result.run_dir)
+    assert load_config(paths.config).model.peft.method == "lora" and not paths.model.exists()
+    assert paths.adapter.stat().st_size < 4 * trainable + 64 * 1024  # about 1.8 MB, not 90
+    run = load_run(result.run_dir)  # the checkpoint's encoder + the adapter file
+    lora_values = sum(int(np.prod(w.shape)) for w in run.model.weights if "lora" in w.path)
     exported = export_run(result.run_dir, tmp_path / "saved_models" / "lora")
-    assert saved_values(exported) == run.model.count_params()
+    assert saved_values(exported) == run.model.count_params() - lora_values  # merged
     texts = ["a moving, beautiful film", "dull and far too long"]
     served = tf.saved_model.load(str(exported)).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(served["probabilities"].numpy(), run.probabilities(texts), atol=1e-5, rtol=0)

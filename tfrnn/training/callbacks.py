@@ -125,6 +125,41 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                 self.filepath = self.target
 
 
+class BestAdapterCheckpoint(keras.callbacks.Callback):
+    """Writes a PEFT model's adapter file (`tfrnn.models.peft.save_adapter`: the trained weights
+    only) at the end of each epoch whose `monitor` is the best so far, atomically, as
+    `ModelCheckpoint(save_best_only=True)` does for whole models.
+
+    Args:
+        path: str or Path. The adapter file (`.npz`).
+        monitor: str. A logged metric; "accuracy" in its name: higher is better, else lower.
+        initial_value_threshold: float or None. The best value already seen (a resumed run's).
+        every_epoch: bool. Write at every epoch's end, whatever `monitor` says (the last epoch is kept).
+    """
+
+    def __init__(self, path, monitor, initial_value_threshold=None, every_epoch=False):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.best = initial_value_threshold
+        self.higher_is_better = "accuracy" in monitor
+        self.every_epoch = every_epoch
+
+    def _improves(self, value):
+        if self.best is None or self.every_epoch:
+            return True
+        return value > self.best if self.higher_is_better else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tfrnn.models.peft import save_adapter
+
+        value = (logs or {}).get(self.monitor)
+        if value is not None and self._improves(float(value)):
+            self.best = float(value)
+            with atomic_path(self.path) as staging, open(staging, "xb") as f:
+                save_adapter(self.model, f)
+
+
 class ResumableEarlyStopping(_OnResume, keras.callbacks.EarlyStopping):
     """`EarlyStopping` whose state (patience counter, best value and epoch, best weights) carries
     over to a resumed fit, kept in `folder` after each epoch (see `EpochStates`).

@@ -2,13 +2,14 @@
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import math
+import os
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -29,11 +30,12 @@ from tfrnn.distribute.jax_distribution import JaxDistribution, process_slice
 from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
-from tfrnn.models.peft import apply_peft, parameter_counts
+from tfrnn.models.peft import adalora, apply_peft, load_adapter, parameter_counts, save_adapter
 from tfrnn.runs import RunPaths, predict_probabilities, write_json
 from tfrnn.training import reports
 from tfrnn.training.callbacks import (
     AtomicModelCheckpoint,
+    BestAdapterCheckpoint,
     ResumableCSVLogger,
     ResumableEarlyStopping,
     ResumableRandomState,
@@ -41,7 +43,7 @@ from tfrnn.training.callbacks import (
 from tfrnn.training.optimizers import make_optimizer
 
 
-@dataclass
+@dataclasses.dataclass
 class TrainResult:
     """What a finished run produced.
 
@@ -102,14 +104,21 @@ def _read_checkpoint(config):
 
 
 def resolve_spec(config, train_examples, checkpoint, strategy=None):
-    """The run spec: `config` with the data's labels, the checkpoint's case rules, the run name
-    and what `train.jit_compile=auto` and `train.precision=auto` mean under `strategy`."""
+    """The run spec: `config` with the data's labels, the checkpoint's case rules (and a local
+    checkpoint folder's absolute path, so evaluate, predict and export find the base of a PEFT
+    run from anywhere), the run name and what `train.jit_compile=auto` and
+    `train.precision=auto` mean under `strategy`."""
     decided = {}
     if checkpoint is not None:
         decided = dict(lowercase=checkpoint.lowercase, strip_accents=checkpoint.strip_accents)
     if strategy is not None:
         decided.update(jit_compile=auto_jit_compile(strategy), precision=auto_precision(strategy))
-    return resolve(config, train_examples.label_names, **decided)
+    spec = resolve(config, train_examples.label_names, **decided)
+    handle = spec.model.bert.checkpoint if spec.model.kind == "bert" else None
+    if handle and os.path.isdir(handle):  # a local folder: found again from any working directory
+        bert = dataclasses.replace(spec.model.bert, checkpoint=os.path.abspath(handle))
+        spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, bert=bert))
+    return spec
 
 
 def _cluster_reason(message):
@@ -139,16 +148,19 @@ def _callbacks(paths, config, validating, train_data=None):
     monitor = config.train.monitor if validating else "loss"
     # Resuming, the checkpoint must beat the best epoch logged before the interruption.
     logged = _history_from_csv(paths.history).get(monitor, []) if paths.history.exists() else []
-    callbacks = [
-        AtomicModelCheckpoint(
-            paths.model,
-            monitor=monitor,
-            save_best_only=True,
-            initial_value_threshold=_best(monitor, logged),
-        ),
-        ResumableCSVLogger(paths.history),
-    ]
-    if config.train.early_stopping_patience > 0:
+    # AdaLoRA's ranks meet their budget only once its schedule has run: its last epoch is kept,
+    # and it does not stop early.
+    last_epoch = config.model.peft.method == "adalora"
+    if last_epoch:
+        checkpoint = BestAdapterCheckpoint(paths.adapter, monitor, every_epoch=True)
+    elif config.model.peft.method is not None:  # the trained weights only, not the base encoder
+        checkpoint = BestAdapterCheckpoint(paths.adapter, monitor, initial_value_threshold=_best(monitor, logged))
+    else:
+        checkpoint = AtomicModelCheckpoint(
+            paths.model, monitor=monitor, save_best_only=True, initial_value_threshold=_best(monitor, logged)
+        )
+    callbacks = [checkpoint, ResumableCSVLogger(paths.history)]
+    if config.train.early_stopping_patience > 0 and not last_epoch:
         callbacks.append(
             ResumableEarlyStopping(
                 paths.backup,
@@ -258,10 +270,37 @@ def count_traces(model):
     return traces
 
 
+def _optimizer(spec, model, steps_per_epoch):
+    """The run's optimizer; under AdaLoRA, one that also prunes the ranks to their budget."""
+    optimizer = make_optimizer(spec.train, steps_per_epoch)
+    if spec.model.peft.method == "adalora":
+        return adalora.wrap_optimizer(optimizer, model, spec.model.peft, steps_per_epoch * spec.train.epochs)
+    return optimizer
+
+
+def _save_best(model, paths, peft):
+    """Saves the (best) model: the adapter file of a PEFT run, else model.keras."""
+    if peft.method is not None:
+        with atomic_path(paths.adapter) as staging, open(staging, "xb") as f:
+            save_adapter(model, f)
+    else:
+        with atomic_path(paths.model) as staging:
+            model.save(staging)
+
+
+def _peft_facts(model, paths, peft):
+    """metrics.json's `peft` entry: the method, the adapter file's size, AdaLoRA's final ranks."""
+    facts = {"method": peft.method, "adapter_bytes": paths.adapter.stat().st_size}
+    if peft.method == "adalora":
+        facts["ranks"] = adalora.final_ranks(model)
+    return facts
+
+
 def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint, log):
     """Builds the classifier under `strategy` (from `checkpoint`, a BERT's), makes the weights
-    `model.peft` says trainable, compiles and fits it; returns the best model as saved, seconds,
-    and facts for metrics.json (step traces, `count_traces`; trainable parameters)."""
+    `model.peft` says trainable, compiles and fits it; returns the best model as saved (a PEFT
+    run's: with the best adapter weights loaded), seconds, and facts for metrics.json (step
+    traces, `count_traces`; trainable parameters; the PEFT method's)."""
     train_ds, val_ds, steps = _datasets(spec, train_examples, val_examples, preprocessor, strategy)
     validating = val_examples is not None
     # A finite training dataset (one replica, or Keras' distribution under JAX) is iterated once an epoch:
@@ -274,8 +313,10 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
         apply_peft(model, spec.model.peft)
         trainable, total = parameter_counts(model)
         log(f"parameters: {total:,} of which {trainable:,} train ({trainable / total:.2%})")
+        if spec.model.peft.method == "adalora":
+            log("AdaLoRA: the ranks reach their budget at the end, so the last epoch is kept (no early stopping)")
         model.compile(
-            optimizer=make_optimizer(spec.train, steps["steps_per_epoch"]),
+            optimizer=_optimizer(spec, model, steps["steps_per_epoch"]),
             # Batches in fixed shapes carry filler rows of weight 0 (`static_batch`): the loss
             # averages over the weighted rows, and accuracy is weighted, so fillers count nowhere.
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
@@ -300,15 +341,18 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
             reason = _cluster_reason(str(error))
             raise ClusterError(f"multi-worker training stopped: a worker is gone or not answering ({reason})") from None
     seconds = time.time() - started
+    peft = spec.model.peft
     if not validating:  # the checkpoint kept the best training loss; EarlyStopping restored it too
-        with atomic_path(paths.model) as staging:
-            model.save(staging)
+        _save_best(model, paths, peft)
     facts = {
         "step_traces": traces,
         "trainable_parameters": trainable,
         "trainable_fraction": round(trainable / total, 6),
     }
-    return keras.saving.load_model(paths.model), seconds, facts  # the best epoch, as saved
+    if peft.method is None:
+        return keras.saving.load_model(paths.model), seconds, facts  # the best epoch, as saved
+    load_adapter(model, paths.adapter)  # the best epoch, as saved
+    return model, seconds, {**facts, "peft": _peft_facts(model, paths, peft)}
 
 
 def _evaluate(model, evaluated, spec, paths):
@@ -367,7 +411,12 @@ def train(config, resume=False, log=print):
                     remove_temporaries(folder)
         else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
             paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
-        return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log)
+        try:
+            return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log)
+        except ConfigError:  # settings the model refuses once built (a PEFT rank too large for a layer)
+            if not resume:
+                shutil.rmtree(paths.root, ignore_errors=True)  # this run made it: leave nothing behind
+            raise
     except KeyboardInterrupt:
         if paths is None or not paths.root.exists():
             raise Interrupted("interrupted before the run started; nothing was written") from None

@@ -1,0 +1,72 @@
+"""Parameter-efficient fine-tuning (`model.peft`): which weights of a classifier train, and how.
+
+`apply_peft` freezes the whole pretrained encoder, then the method adds its weights (and
+unfreezes what it prescribes); the classification head always trains. The methods, one module
+each (the names: `tfrnn.choices.PEFT_METHODS`):
+
+- `lora` (Keras' `enable_lora`), `qlora` (LoRA over int8 weights, Keras' `quantize`), `dora`
+  (a magnitude vector times LoRA's normalised direction), `ia3` (learned rescaling of keys,
+  values and feed-forward activations) and `adalora` (SVD-form updates pruned to a rank budget):
+  updates of the weights, folded into them by `merge_peft`, so an export costs nothing extra.
+- `adapter` (bottleneck adapters), `prefix` (key/value prefixes; their reparametrising MLP is
+  folded away by `merge_peft`) and `prompt` (soft tokens before the input): they stay in the graph.
+
+A PEFT run keeps only its trained weights (`tfrnn.models.peft.checkpoint`), with a fingerprint
+of the base encoder they belong to.
+"""
+
+import math
+
+from tfrnn.models.peft import adalora, adapter, dora, ia3, lora, prefix, qlora
+from tfrnn.models.peft.checkpoint import fingerprint, load_adapter, save_adapter
+
+# model.peft.method -> (apply(backbone, peft), merge(backbone) or None: stays as it is).
+METHODS = {
+    "lora": (lora.apply, lora.merge),
+    "qlora": (qlora.apply, qlora.merge),
+    "dora": (dora.apply, dora.merge),
+    "adapter": (adapter.apply, None),
+    "prefix": (prefix.apply_prefix, prefix.fold_prefix),
+    "prompt": (prefix.apply_prompt, None),
+    "ia3": (ia3.apply, ia3.merge),
+    "adalora": (adalora.apply, adalora.merge),
+}
+
+__all__ = ["METHODS", "apply_peft", "load_adapter", "merge_peft", "parameter_counts", "save_adapter"]
+
+
+def apply_peft(model, peft):
+    """Makes only `peft`'s weights and the head of `model` trainable (nothing when peft.method is None).
+
+    Call it on a built, uncompiled model, under the strategy's scope (it creates variables). The
+    model then knows its method (`peft_method`) and its base encoder's `peft_fingerprint`.
+
+    Args:
+        model: tfrnn.models.bert.BertClassifier. Its `backbone` is the pretrained encoder.
+        peft: tfrnn.config.PeftConfig. The method and its settings.
+
+    Raises:
+        ConfigError: settings the encoder cannot take (a target that matches no layer, a rank
+            larger than a layer).
+    """
+    if peft.method is None:
+        return
+    backbone = model.backbone
+    model.peft_method = peft.method
+    model.peft_fingerprint = fingerprint(backbone)
+    for layer in backbone._flatten_layers(include_self=False):
+        layer.trainable = False
+    METHODS[peft.method][0](backbone, peft)
+
+
+def merge_peft(model):
+    """Folds the method's weights into the encoder where it can (see the module docstring), in
+    place: the same outputs from fewer weights and operations. For exports."""
+    merge = METHODS[model.peft_method][1]
+    if merge is not None:
+        merge(model.backbone)
+
+
+def parameter_counts(model):
+    """(trainable, total) numbers of parameters of `model`."""
+    return sum(math.prod(v.shape) for v in model.trainable_weights), sum(math.prod(v.shape) for v in model.weights)
