@@ -125,6 +125,14 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                 self.filepath = self.target
 
 
+def write_adapter(model, path):
+    """Writes a PEFT model's adapter file (`tfrnn.models.peft.save_adapter`) atomically."""
+    from tfrnn.models.peft import save_adapter
+
+    with atomic_path(path) as staging, open(staging, "xb") as f:
+        save_adapter(model, f)
+
+
 class BestAdapterCheckpoint(keras.callbacks.Callback):
     """Writes a PEFT model's adapter file (`tfrnn.models.peft.save_adapter`: the trained weights
     only) at the end of each epoch whose `monitor` is the best so far, atomically, as
@@ -151,13 +159,10 @@ class BestAdapterCheckpoint(keras.callbacks.Callback):
         return value > self.best if self.higher_is_better else value < self.best
 
     def on_epoch_end(self, epoch, logs=None):
-        from tfrnn.models.peft import save_adapter
-
         value = (logs or {}).get(self.monitor)
         if value is not None and self._improves(float(value)):
             self.best = float(value)
-            with atomic_path(self.path) as staging, open(staging, "xb") as f:
-                save_adapter(self.model, f)
+            write_adapter(self.model, self.path)
 
 
 class ResumableEarlyStopping(_OnResume, keras.callbacks.EarlyStopping):

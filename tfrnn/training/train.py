@@ -30,7 +30,7 @@ from tfrnn.distribute.jax_distribution import JaxDistribution, process_slice
 from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
-from tfrnn.models.peft import adalora, apply_peft, load_adapter, parameter_counts, save_adapter
+from tfrnn.models.peft import adalora, apply_peft, load_adapter, parameter_counts
 from tfrnn.runs import RunPaths, predict_probabilities, write_json
 from tfrnn.training import reports
 from tfrnn.training.callbacks import (
@@ -39,6 +39,7 @@ from tfrnn.training.callbacks import (
     ResumableCSVLogger,
     ResumableEarlyStopping,
     ResumableRandomState,
+    write_adapter,
 )
 from tfrnn.training.optimizers import make_optimizer
 
@@ -281,8 +282,7 @@ def _optimizer(spec, model, steps_per_epoch):
 def _save_best(model, paths, peft):
     """Saves the (best) model: the adapter file of a PEFT run, else model.keras."""
     if peft.method is not None:
-        with atomic_path(paths.adapter) as staging, open(staging, "xb") as f:
-            save_adapter(model, f)
+        write_adapter(model, paths.adapter)
     else:
         with atomic_path(paths.model) as staging:
             model.save(staging)
