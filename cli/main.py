@@ -106,6 +106,7 @@ def _flag_overrides(**flags):
         "batch_size": "data.batch_size",
         "output_dir": "output_dir",
         "name": "run_name",
+        "init_from": "init_from",
     }
     overrides = [f"{keys[k]}={v}" for k, v in flags.items() if v is not None and k != "devices"]
     if flags.get("devices"):
@@ -161,6 +162,19 @@ Examples:
   tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --data sst2.tsv
   tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --peft lora model.peft.rank=8 --data sst2.tsv
   tfrnn train --model bert --strategy mirrored --devices /gpu:0,/gpu:1
+  tfrnn train --init-from runs/imdb-lm --data train.csv   # ULMFiT on a tfrnn pretrain run
+"""
+
+PRETRAIN_EXAMPLES = """
+\b
+Examples:
+  tfrnn pretrain --name lm                       # the embedded movie reviews' text, AWD-LSTM
+  tfrnn pretrain --data ../shared/data/imdb/unsup.csv --data train.csv model.rnn.layers=3
+  tfrnn pretrain --data corpus/ data.lines=true  # a folder of .txt files, a document per line
+  tfrnn pretrain --init-from runs/lm --data train.csv   # fine-tune the LM on the task's text
+  tfrnn pretrain --model bert --data unsup.csv model.bert.layers=4 model.bert.hidden_dim=256
+  tfrnn pretrain --model bert --checkpoint ./all-MiniLM-L6-v2 --data unsup.csv   # domain-adaptive
+  tfrnn train --init-from runs/lm --data train.csv
 """
 
 
@@ -194,6 +208,11 @@ Examples:
 @click.option("--devices", help="Comma-separated devices for --strategy, e.g. /gpu:0,/gpu:1.")
 @click.option("--output-dir", help="Parent folder of run directories (default runs).")
 @click.option("--name", help="Run directory name (default: time and cell).")
+@click.option(
+    "--init-from",
+    "init_from",
+    help="A tfrnn pretrain run: build the classifier on its encoder and vocabulary (ULMFiT for an RNN).",
+)
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run.")
 @reports_user_errors
 def train(overrides, config_path, resume_dir, **flags):
@@ -217,6 +236,52 @@ def train(overrides, config_path, resume_dir, **flags):
     result = train_run(config, resume=bool(resume_dir), log=click.echo)
     if (result.run_dir / "metrics.json").is_file():  # a non-chief worker keeps nothing
         click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
+
+
+@cli.command(epilog=PRETRAIN_EXAMPLES)
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option(
+    "--data",
+    "sources",
+    multiple=True,
+    help="Text to learn from, repeatable (data.sources): a CSV/TSV/JSONL file (its data.text_column), a "
+    "plain-text file, a folder of .txt files, 'imdb' (TFDS) or 'embedded'.",
+)
+@click.option("--data-dir", "data_dir", help="TFDS data directory for --data imdb (data.data_dir).")
+@click.option("--model", "model_kind", type=click.Choice(["rnn", "bert"]), help="rnn (AWD-LSTM) or bert (masked LM).")
+@click.option("--checkpoint", help="BERT: continue pretraining this checkpoint (model.bert.checkpoint).")
+@click.option("--init-from", "init_from", help="A tfrnn pretrain run to go on from (its weights and vocabulary).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
+@click.option("--strategy", type=click.Choice(list(choices.STRATEGIES)), help="tf.distribute strategy.")
+@click.option("--devices", help="Comma-separated devices for --strategy.")
+@click.option("--output-dir", help="Parent folder of run directories (default runs).")
+@click.option("--name", help="Run directory name (default: time and model).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run.")
+@reports_user_errors
+def pretrain(overrides, config_path, sources, resume_dir, **flags):
+    """Pretrain a language model on unlabelled text; every output lands in one run directory.
+
+    Configuration as for `tfrnn train` (defaults, --config, flags, KEY=VALUE overrides); the
+    model sections are model.rnn.* (AWD-LSTM) and model.bert.* (masked LM). Fine-tune a
+    classifier on the result with `tfrnn train --init-from RUN`.
+    """
+    from pathlib import Path
+
+    from tfrnn.config import load_config
+    from tfrnn.training.pretrain import pretrain as pretrain_run
+
+    if resume_dir:
+        run = Path(resume_dir)
+        config_path = config_path or run / "config.yaml"
+        flags.update(output_dir=str(run.parent), name=run.name)
+    given = [*_flag_overrides(**flags)]
+    if sources:
+        given.append("data.sources=[" + ",".join(json.dumps(source) for source in sources) + "]")
+    config = load_config(config_path, [*given, *overrides], task="pretrain")
+    result = pretrain_run(config, resume=bool(resume_dir), log=click.echo)
+    click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
 
 
 @cli.command(

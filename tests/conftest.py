@@ -37,6 +37,17 @@ def loaded_tiny_run(tiny_run):
 
 
 @pytest.fixture(scope="session")
+def tiny_lm_run(tmp_path_factory):
+    """TrainResult of ONE tiny `tfrnn pretrain` run (tests/fixtures.py TINY_LM: an AWD-LSTM on the
+    embedded reviews' text), shared by the pretraining and init_from tests. Do not change its
+    files: copy it first (`tests.fixtures.copy_run`)."""
+    from tests.fixtures import quiet, tiny_lm_config
+    from tfrnn.training.pretrain import pretrain
+
+    return pretrain(tiny_lm_config(tmp_path_factory.mktemp("runs"), "tiny-lm"), log=quiet)
+
+
+@pytest.fixture(scope="session")
 def tiny_bert_run(tmp_path_factory):
     """TrainResult of ONE tiny BERT run from scratch (2 blocks, hidden 16, learned WordPiece
     vocabulary), shared by the BERT training, export and CLI tests. Do not change its files:

@@ -40,9 +40,12 @@ TINY_BERT = (
 
 def tiny_overrides(*overrides):
     """TINY, then `overrides`; TINY's model.rnn.* settings are left out when `overrides` choose
-    another model.kind (whose config would refuse them)."""
+    another model.kind (whose config would refuse them) or a pretrained encoder (`init_from`)."""
     kinds = [item.split("=", 1)[1] for item in overrides if item.startswith("model.kind=")]
-    tiny = TINY if not kinds or kinds[-1] == "rnn" else [item for item in TINY if not item.startswith("model.rnn.")]
+    pretrained = any(item.startswith("init_from=") for item in overrides)  # it decides the encoder
+    tiny = TINY
+    if pretrained or (kinds and kinds[-1] != "rnn"):
+        tiny = [item for item in TINY if not item.startswith("model.rnn.")]
     return [*tiny, *overrides]
 
 
@@ -137,3 +140,26 @@ def serve_in_fresh_process(export_dir, texts, tmp_path, text_ops=False, check=Tr
         return result
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out_path.read_text())
+
+
+# A language model small enough to pretrain in seconds: 300 of the embedded reviews, a vocabulary
+# of 800 words, embeddings of 16, two LSTM layers of 24, 8 streams of 20 tokens, 32 sampled words.
+TINY_LM = (
+    "data.limit=300",
+    "data.batch_size=8",
+    "data.max_len=20",
+    "data.validation_split=0.1",
+    "model.rnn.vocab_size=800",
+    "model.rnn.embedding_dim=16",
+    "model.rnn.units=24",
+    "model.rnn.sampled=32",
+    "train.epochs=2",
+    "train.verbose=0",
+)
+
+
+def tiny_lm_config(output_dir, run_name, *overrides):
+    """The tiny PretrainConfig (TINY_LM), written under `output_dir/run_name`, more overrides last."""
+    return load_config(
+        None, [*TINY_LM, f"output_dir={output_dir}", f"run_name={run_name}", *overrides], task="pretrain"
+    )

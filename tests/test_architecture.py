@@ -17,7 +17,7 @@ LAYERS = [
     ("tfrnn.layers",),
     ("tfrnn.models",),
     ("tfrnn.data",),
-    ("tfrnn.saving", "tfrnn.distribute", "tfrnn.runs", "tfrnn.serving"),
+    ("tfrnn.saving", "tfrnn.distribute", "tfrnn.runs", "tfrnn.pretrained", "tfrnn.serving"),
     ("tfrnn.training",),
     ("tfrnn.export",),
     ("tfrnn_cli",),
@@ -151,7 +151,7 @@ def test_importing_keras_first_or_second_registers_tfrnn_classes():
         code = (
             f"{order}\n"
             "names = keras.saving.get_custom_objects()\n"
-            "wanted = ['tfrnn>LSTM', 'tfrnn>RNNClassifier', 'tfrnn>WordPreprocessor', 'tfrnn>BertClassifier']\n"
+            "wanted = ['tfrnn>LSTM', 'tfrnn>RNNClassifier', 'tfrnn>WordPreprocessor', 'tfrnn>BertClassifier', 'tfrnn>BertMaskedLM']\n"
             "print(all(name in names for name in wanted))"
         )
         assert _fresh_python(code) == "True", order

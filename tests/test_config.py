@@ -27,6 +27,7 @@ from tfrnn.config import (
     RNNConfig,
     RunConfig,
     TrainConfig,
+    _has,
     as_dict,
     load_config,
     resolve,
@@ -269,8 +270,8 @@ def test_bad_choice_lists_the_choices_of_tfrnn_choices(key):
     "override, expected",
     [
         ("model.rnn.cell=transformer", "model.rnn.cell='transformer': expected one of simple_rnn, lstm, gru, feedback"),
-        ("model.rnn.pooling=sum", "model.rnn.pooling='sum': expected one of last, mean, max"),
-        ("model.rnn.pooling=cls", "model.rnn.pooling='cls': expected one of last, mean, max"),
+        ("model.rnn.pooling=sum", "model.rnn.pooling='sum': expected one of last, mean, max, concat"),
+        ("model.rnn.pooling=cls", "model.rnn.pooling='cls': expected one of last, mean, max, concat"),
         ("model.rnn.tokenizer=wordpiece", "model.rnn.tokenizer='wordpiece': expected one of word, char"),
         ("train.decay=step", "train.decay='step'"),
         ("data.source=web", "data.source='web'"),
@@ -289,7 +290,12 @@ def test_bad_choices_and_ranges(override, expected):
     assert _error(overrides=[override]).startswith(f"override {override!r}: {expected}")
 
 
-@pytest.mark.parametrize("key", RATES)
+def _of_classifiers(key):
+    """Whether a key of the shared tables is a classifier's (else only a language model's)."""
+    return _has(RunConfig(model=ModelConfig(kind=_kind_of(key))), key)
+
+
+@pytest.mark.parametrize("key", [key for key in RATES if _of_classifiers(key)])
 @pytest.mark.parametrize("value", ["1.0", "-0.1", "1.5"])
 def test_dropout_is_in_0_1(key, value):
     kind = _kind_of(key)
@@ -313,13 +319,13 @@ def test_sizes_are_positive(key):
 
 def test_bad_choice_in_yaml_file(write_yaml):
     path = write_yaml("train:\n  epochs: 2\nmodel:\n  rnn:\n    units: 8\n    pooling: sum\n")
-    assert _error(path) == f"{path}:6: model.rnn.pooling='sum': expected one of last, mean, max"
+    assert _error(path) == f"{path}:6: model.rnn.pooling='sum': expected one of last, mean, max, concat"
 
 
 def test_bad_value_from_an_override_names_the_override_not_the_file(write_yaml):
     path = write_yaml("model:\n  rnn:\n    pooling: mean\n")
     assert _error(path, ["model.rnn.pooling=sum"]) == (
-        "override 'model.rnn.pooling=sum': model.rnn.pooling='sum': expected one of last, mean, max"
+        "override 'model.rnn.pooling=sum': model.rnn.pooling='sum': expected one of last, mean, max, concat"
     )
 
 
@@ -603,6 +609,7 @@ def test_choice_fields_all_have_a_table():
         "data.source", "data.blank_texts", "model.kind", "model.rnn.tokenizer", "model.rnn.cell",
         "model.rnn.feedback_base", "model.rnn.pooling", "model.feedforward.tokenizer", "model.bert.pooling",
         "train.optimizer", "train.decay", "train.monitor", "train.precision", "train.jit_compile", "train.strategy",
+        "train.unfreeze",
     }  # fmt: skip
     assert set(CHOICES) == fields
 
@@ -667,7 +674,10 @@ def test_resolve_decides_only_the_auto_train_settings():
     "overrides, message",
     [
         (["model.peft.method=lokr"], "model.peft.method='lokr': expected one of lora, qlora, dora, adapter, prefix"),
-        (["model.peft.method=lora"], r"model.peft.method=lora: needs a pretrained encoder, so model.kind=bert"),
+        (
+            ["model.peft.method=lora"],
+            r"model.peft.method=lora: needs a pretrained encoder: a model.kind=bert checkpoint",
+        ),
         (["model.kind=bert", "model.peft.method=lora"], "needs a pretrained encoder; set model.bert.checkpoint"),
         (["model.peft.rank=4"], "model.peft: settings given without model.peft.method"),
         (["model.kind=bert", "model.bert.checkpoint=x", "model.peft.method=lora", "model.peft.rank=0"], "rank=0"),

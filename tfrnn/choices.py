@@ -32,8 +32,13 @@ PEFT_METHODS = {
     "adalora": "SVD-form low-rank updates whose ranks are pruned to a budget by importance (AdaLoRA)",
 }
 
-# Pooling over time, per kind (tfrnn.layers.MaskedGlobalPooling1D does mean and max).
-RNN_POOLINGS = {"last": "the last step's output", "mean": "masked mean", "max": "masked max"}
+# Pooling over time, per kind (tfrnn.layers.MaskedGlobalPooling1D does mean, max and concat).
+RNN_POOLINGS = {
+    "last": "the last step's output",
+    "mean": "masked mean",
+    "max": "masked max",
+    "concat": "last, max and mean side by side (ULMFiT's concat pooling)",
+}
 BERT_POOLINGS = {"cls": "BERT's pooled [CLS] output", "mean": "masked mean", "max": "masked max"}
 
 # model.rnn.tokenizer and model.feedforward.tokenizer (BERT always uses its WordPiece).
@@ -55,8 +60,19 @@ BLANK_TEXTS = {"skip": "skip blank texts and count them", "error": "stop at the 
 # train.optimizer -> tfrnn.training.optimizers.
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay; skips biases and LayerNorm)"}
 
-# train.decay -> tfrnn.training.schedules.WarmupDecay.
-SCHEDULES = {"constant": "constant after warmup", "linear": "linear to 0", "cosine": "cosine to 0"}
+# train.decay -> tfrnn.training.schedules (WarmupDecay; SlantedTriangular for "slanted").
+SCHEDULES = {
+    "constant": "constant after warmup",
+    "linear": "linear to 0",
+    "cosine": "cosine to 0",
+    "slanted": "ULMFiT's slanted triangular rates (rise over warmup_ratio, then fall to 1/32)",
+}
+
+# train.unfreeze -> tfrnn.training.ulmfit.GradualUnfreezing.
+UNFREEZE = {
+    "none": "every layer trains from the first epoch",
+    "gradual": "the head first, then one more layer group per epoch, top down (ULMFiT)",
+}
 
 MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 

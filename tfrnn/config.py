@@ -101,6 +101,7 @@ class RNNConfig:
         pooling: str. A `tfrnn.choices.RNN_POOLINGS` name (masked).
         dropout: float. Dropout on the embeddings and before the head.
         recurrent_dropout: float. Recurrent dropout inside the cells.
+        weight_dropout: float. DropConnect on the recurrent kernels (one mask per batch).
     """
 
     tokenizer: str = "word"
@@ -115,6 +116,7 @@ class RNNConfig:
     pooling: str = "max"
     dropout: float = 0.3
     recurrent_dropout: float = 0.0
+    weight_dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,17 @@ class PeftConfig:
         _tuples(self, "targets")
 
 
+def _one_of(model, sections):
+    """The active kind's section (its defaults when not given), the others None."""
+    if model.kind not in sections:
+        return  # `validate` names the bad kind with its choices
+    others = [name for name in sections if name != model.kind and getattr(model, name) is not None]
+    if others:
+        raise ValueError(f"model.kind={model.kind} takes model.{model.kind} only, not model.{others[0]}")
+    if getattr(model, model.kind) is None:
+        object.__setattr__(model, model.kind, sections[model.kind]())
+
+
 # model.peft.method -> the settings it reads (besides `method`).
 PEFT_SETTINGS = {
     "lora": ("rank", "alpha", "dropout", "targets"),
@@ -238,6 +251,9 @@ PEFT_SETTINGS = {
     ),
 }
 
+
+# The PEFT methods of a recurrent classifier on a pretrained encoder (tfrnn.models.peft.RNN_METHODS).
+RNN_PEFT_METHODS = ("lora",)
 
 # model.kind -> its section's dataclass (the kinds themselves: tfrnn.choices.KINDS).
 SECTIONS = {"rnn": RNNConfig, "feedforward": FeedForwardConfig, "bert": BertConfig}
@@ -265,14 +281,7 @@ class ModelConfig:
     peft: PeftConfig = field(default_factory=PeftConfig)
 
     def __post_init__(self):
-        # One-of: the active kind's section (its defaults when not given), the others None.
-        if self.kind not in SECTIONS:
-            return  # `validate` names the bad kind with its choices
-        others = [name for name in SECTIONS if name != self.kind and getattr(self, name) is not None]
-        if others:
-            raise ValueError(f"model.kind={self.kind} takes model.{self.kind} only, not model.{others[0]}")
-        if getattr(self, self.kind) is None:
-            object.__setattr__(self, self.kind, SECTIONS[self.kind]())
+        _one_of(self, SECTIONS)
 
     @property
     def section(self):
@@ -290,7 +299,13 @@ class TrainConfig:
         learning_rate: float. Peak learning rate.
         weight_decay: float. Decoupled weight decay (AdamW only).
         warmup_ratio: float. Fraction of the steps spent warming up linearly from 0.
-        decay: str. After warmup, a `tfrnn.choices.SCHEDULES` name.
+        decay: str. After warmup, a `tfrnn.choices.SCHEDULES` name ("slanted": ULMFiT's slanted
+            triangular rates, rising over the first `warmup_ratio` of the steps, then falling).
+        unfreeze: str. A `tfrnn.choices.UNFREEZE` name: "gradual" trains the head alone in the
+            first epoch, then one more layer group (top down) each epoch (ULMFiT; model.kind=rnn).
+        layer_lr_factor: float. Discriminative learning rates (model.kind=rnn): each layer group
+            down the encoder learns `layer_lr_factor` times slower than the one above (ULMFiT:
+            2.6); 1 is off.
         clipnorm: float or None. Clip each gradient's norm; None for no clipping.
         monitor: str. What picks the best epoch (kept checkpoint, early stopping), a
             `tfrnn.choices.MONITORS` name; without a validation split, the training loss.
@@ -316,6 +331,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.0
     decay: str = "constant"
+    unfreeze: str = "none"
+    layer_lr_factor: float = 1.0
     clipnorm: Optional[float] = 1.0
     monitor: str = "val_loss"
     early_stopping_patience: int = 3
@@ -348,6 +365,8 @@ class RunConfig:
         data: DataConfig. The data.
         model: ModelConfig. The model.
         train: TrainConfig. The fitting.
+        init_from: str or None. A `tfrnn pretrain` run directory: the classifier is built on its
+            encoder and vocabulary (the encoder's settings come from that run).
         output_dir: str. Parent folder of run directories.
         run_name: str or None. The run directory's name (one path component); None: the time
             and the model, when the run is resolved.
@@ -357,9 +376,174 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    init_from: Optional[str] = None
     output_dir: str = "runs"
     run_name: Optional[str] = None
     tfrnn_version: Optional[str] = None
+
+    @property
+    def task(self):
+        """What the run does: a classifier's run trains (a PretrainConfig's `task` is "pretrain")."""
+        return "train"
+
+    @property
+    def run_dir(self):
+        """The run directory, once `run_name` is resolved."""
+        return Path(self.output_dir) / self.run_name
+
+
+@dataclass(frozen=True)
+class TextDataConfig:
+    """`tfrnn pretrain`'s unlabelled text: where it comes from, how it is cleaned and batched.
+
+    Args:
+        sources: list of str. Each a CSV, TSV or JSONL file (its `text_column`; labels are
+            ignored), a plain-text file or a folder of .txt files (`lines`), "imdb" (TFDS
+            imdb_reviews' unsupervised and train texts; downloads once) or "embedded" (the movie
+            reviews shipped with tfrnn).
+        text_column: str. Column (or JSON key) holding the text in CSV, TSV and JSONL files.
+        lines: bool. Plain-text files hold one document per line (else one per file).
+        data_dir: str or None. TFDS data directory for "imdb".
+        strip_html: bool. Remove HTML tags such as `<br />` and unescape entities.
+        unicode_form: str or None. Unicode normalisation ("NFKC").
+        validation_split: float. Fraction of the documents held out for the perplexity.
+        limit: int or None. Use at most this many documents (quick runs).
+        max_len: int. RNN: tokens per truncated-backpropagation window; BERT: sequence length.
+        batch_size: int. Global batch size (RNN: parallel streams).
+    """
+
+    sources: List[str] = field(default_factory=lambda: ["embedded"])
+    text_column: str = "text"
+    lines: bool = False
+    data_dir: Optional[str] = None
+    strip_html: bool = True
+    unicode_form: Optional[str] = None
+    validation_split: float = 0.05
+    limit: Optional[int] = None
+    max_len: int = 70
+    batch_size: int = 32
+
+    def __post_init__(self):
+        _tuples(self, "sources")
+
+
+@dataclass(frozen=True)
+class RNNLanguageModelConfig:
+    """`tfrnn pretrain --model rnn`: an AWD-LSTM language model (Merity et al. 2017), from tfrnn's
+    LSTM layers, with tied input and output embeddings (`tfrnn.models.language_model`).
+
+    Args:
+        tokenizer: str. A `tfrnn.choices.TOKENIZERS` name.
+        vocab_size: int. Vocabulary size learned from the text, padding and OOV included.
+        lowercase: bool. Lower-case the text before tokenising.
+        embedding_dim: int. Size of the token embeddings (and of the tied output layer).
+        units: int. Hidden size of each LSTM layer.
+        layers: int. Number of stacked LSTM layers.
+        embedding_dropout: float. Drops whole word types from the embedding matrix.
+        input_dropout: float. Locked dropout on the embeddings (one mask per sequence).
+        hidden_dropout: float. Locked dropout between the LSTM layers.
+        output_dropout: float. Locked dropout on the last layer's outputs.
+        weight_dropout: float. DropConnect on the recurrent kernels.
+        ar: float. Activation regularisation (on the dropped last outputs).
+        tar: float. Temporal activation regularisation (on the undropped last outputs).
+        sampled: int. Words sampled per batch for the training softmax (0: the exact softmax);
+            the held-out perplexity is always exact.
+    """
+
+    tokenizer: str = "word"
+    vocab_size: int = 30000
+    lowercase: bool = True
+    embedding_dim: int = 200
+    units: int = 512
+    layers: int = 2
+    embedding_dropout: float = 0.02
+    input_dropout: float = 0.25
+    hidden_dropout: float = 0.15
+    output_dropout: float = 0.1
+    weight_dropout: float = 0.2
+    ar: float = 2.0
+    tar: float = 1.0
+    sampled: int = 1024
+
+
+@dataclass(frozen=True)
+class BertLanguageModelConfig:
+    """`tfrnn pretrain --model bert`: masked-language-model pretraining with keras-hub's pieces.
+
+    Args:
+        checkpoint: str or None. Continue pretraining a checkpoint (as model.bert.checkpoint);
+            None: a small BERT from scratch on a WordPiece vocabulary learned from the text.
+        lowercase: bool or None. As model.bert.lowercase.
+        strip_accents: bool or None. As model.bert.strip_accents.
+        vocab_size: int. From scratch: size of the learned WordPiece vocabulary.
+        layers: int. From scratch: transformer blocks.
+        hidden_dim: int. From scratch: hidden size (a multiple of `heads`).
+        heads: int. From scratch: attention heads.
+        mask_rate: float. Fraction of the tokens selected for prediction (80% of them become
+            [MASK], 10% a random token, 10% stay).
+    """
+
+    checkpoint: Optional[str] = None
+    lowercase: Optional[bool] = None
+    strip_accents: Optional[bool] = None
+    vocab_size: int = 8000
+    layers: int = 2
+    hidden_dim: int = 64
+    heads: int = 2
+    mask_rate: float = 0.15
+
+
+# tfrnn pretrain's model.kind -> its section's dataclass.
+PRETRAIN_SECTIONS = {"rnn": RNNLanguageModelConfig, "bert": BertLanguageModelConfig}
+
+
+@dataclass(frozen=True)
+class PretrainModelConfig:
+    """The language model: its kind, and that kind's section (the other stays None).
+
+    Args:
+        kind: str. "rnn" or "bert".
+        rnn: RNNLanguageModelConfig or None. Settings of `kind=rnn`.
+        bert: BertLanguageModelConfig or None. Settings of `kind=bert`.
+    """
+
+    kind: str = "rnn"
+    rnn: Optional[RNNLanguageModelConfig] = None
+    bert: Optional[BertLanguageModelConfig] = None
+
+    def __post_init__(self):
+        _one_of(self, PRETRAIN_SECTIONS)
+
+    @property
+    def section(self):
+        """The active kind's section."""
+        return getattr(self, self.kind)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything a `tfrnn pretrain` run needs; once resolved, the run spec.
+
+    Args:
+        data: TextDataConfig. The unlabelled text.
+        model: PretrainModelConfig. The language model.
+        train: TrainConfig. The fitting.
+        init_from: str or None. A `tfrnn pretrain` run to go on from (its weights and vocabulary):
+            ULMFiT's fine-tuning of the language model on the target task's text.
+        output_dir: str. Parent folder of run directories.
+        run_name: str or None. The run directory's name; None: the time and the model.
+        tfrnn_version: str or None. The tfrnn that resolved the spec (None before).
+        task: str. "pretrain": marks the run directory as a language model's.
+    """
+
+    data: TextDataConfig = field(default_factory=TextDataConfig)
+    model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    init_from: Optional[str] = None
+    output_dir: str = "runs"
+    run_name: Optional[str] = None
+    tfrnn_version: Optional[str] = None
+    task: str = "pretrain"
 
     @property
     def run_dir(self):
@@ -384,6 +568,82 @@ KIND_DEFAULTS = {
             "early_stopping_patience": 1,
         },
     },
+}
+
+# The same for `tfrnn pretrain`. RNN: AdamW at a constant rate (Merity et al. use NT-ASGD; AdamW
+# reaches a comparable perplexity in fewer epochs). BERT: AdamW 1e-4 with 10% warmup then linear
+# decay, sequences of 128 (Devlin et al.'s first phase).
+PRETRAIN_KIND_DEFAULTS = {
+    "rnn": {"train": {"optimizer": "adamw", "epochs": 5, "early_stopping_patience": 2}},
+    "bert": {
+        "data": {"max_len": 128},
+        "train": {
+            "optimizer": "adamw",
+            "learning_rate": 1e-4,
+            "warmup_ratio": 0.1,
+            "decay": "linear",
+            "epochs": 5,
+            "early_stopping_patience": 2,
+        },
+    },
+}
+
+# Defaults of a classifier built on a pretrained encoder (`init_from`), under the file and the
+# overrides. RNN: ULMFiT's recipe (concat pooling, gradual unfreezing, discriminative rates that
+# fall 2.6x per layer down, slanted triangular rates); BERT: as a checkpoint's fine-tuning.
+INIT_FROM_DEFAULTS = {
+    "rnn": {
+        "model": {"rnn": {"pooling": "concat", "bidirectional": False, "dropout": 0.1}},
+        "train": {
+            "optimizer": "adamw",
+            "learning_rate": 1e-2,
+            "decay": "slanted",
+            "warmup_ratio": 0.1,
+            "unfreeze": "gradual",
+            "layer_lr_factor": 2.6,
+            "epochs": 4,
+            "monitor": "val_accuracy",
+            "early_stopping_patience": 0,
+        },
+    },
+    "bert": KIND_DEFAULTS["bert"],
+}
+
+# The settings of a classifier's section that a pretrained encoder decides (`init_from`).
+INIT_FROM_FIELDS = {
+    "rnn": ("tokenizer", "vocab_size", "lowercase", "embedding_dim", "units", "layers", "cell", "bidirectional"),
+    "bert": ("checkpoint", "lowercase", "strip_accents", *BERT_SCRATCH_FIELDS),
+}
+
+
+# The settings of a language model that the run it goes on from decides (`init_from`).
+PRETRAIN_DECIDED = {
+    "rnn": ("tokenizer", "vocab_size", "lowercase", "embedding_dim", "units", "layers"),
+    "bert": ("checkpoint", "lowercase", "strip_accents", *BERT_SCRATCH_FIELDS),
+}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What `load_config` builds: a root dataclass, its model section's class, its kinds.
+
+    Args:
+        root: type. RunConfig or PretrainConfig.
+        model: type. Its model section's dataclass.
+        sections: dict. model.kind -> that kind's section dataclass.
+        kind_defaults: dict. model.kind -> nested defaults under the file and the overrides.
+    """
+
+    root: type
+    model: type
+    sections: dict
+    kind_defaults: dict
+
+
+# config.yaml's `task` -> its schema (a classifier's config has no `task`).
+SCHEMAS = {
+    "train": Schema(RunConfig, ModelConfig, SECTIONS, KIND_DEFAULTS),
+    "pretrain": Schema(PretrainConfig, PretrainModelConfig, PRETRAIN_SECTIONS, PRETRAIN_KIND_DEFAULTS),
 }
 
 # Keys of tfrnn 0.1's flat model section (and the tokenizer settings that moved into the kinds'
@@ -420,6 +680,7 @@ CHOICES = {
     "model.bert.pooling": choices.BERT_POOLINGS,
     "train.optimizer": choices.OPTIMIZERS,
     "train.decay": choices.SCHEDULES,
+    "train.unfreeze": choices.UNFREEZE,
     "train.monitor": choices.MONITORS,
     "train.precision": choices.PRECISIONS,
     "train.jit_compile": choices.JIT_COMPILE,
@@ -450,11 +711,18 @@ POSITIVE = (
     "model.peft.init_rank",
     "model.peft.interval",
     "train.learning_rate",
+    "train.layer_lr_factor",
 )
 
 RATES = (
     "model.rnn.dropout",
     "model.rnn.recurrent_dropout",
+    "model.rnn.weight_dropout",
+    "model.rnn.embedding_dropout",
+    "model.rnn.input_dropout",
+    "model.rnn.hidden_dropout",
+    "model.rnn.output_dropout",
+    "model.bert.mask_rate",
     "model.feedforward.dropout",
     "model.bert.dropout",
     "model.peft.dropout",
@@ -568,7 +836,7 @@ def _writable(node):
     return node
 
 
-def _check_kind_sections(given, kind):
+def _check_kind_sections(given, kind, sections):
     """Refuses keys of another kind's section and the flat keys of tfrnn 0.1."""
     for key in given.keys():
         parts = key.split(".")
@@ -581,23 +849,24 @@ def _check_kind_sections(given, kind):
         moved = MOVED.get(".".join(parts[:2]))
         if moved is not None and len(parts) == 2:
             new = moved.get(kind) if isinstance(moved, dict) else moved
-            if new in {f.name for f in dataclasses.fields(SECTIONS[kind])}:
+            if new in {f.name for f in dataclasses.fields(sections[kind])}:
                 hint = f"it is model.{kind}.{new} now"
             else:
                 hint = f"model.kind={kind} has no such setting (see model.{kind}.*)"
             raise ConfigError(f"{given.where(key)}{key}: {hint}", key)
 
 
-def load_config(path=None, overrides=()):
-    """Builds a RunConfig from defaults, the kind's defaults, a YAML file and dotted overrides.
+def load_config(path=None, overrides=(), task="train"):
+    """Builds a run config from defaults, the kind's defaults, a YAML file and dotted overrides.
 
     Args:
         path: str, Path or None. A YAML file with any subset of the fields.
         overrides: iterable of str. `key.sub=value` items, applied last.
+        task: str. A `SCHEMAS` name: "train" (a classifier) or "pretrain" (a language model).
 
     Returns:
-        RunConfig (frozen), type-checked and validated; fields that the run decides (labels,
-        BERT's case rules, run_name) may still be None: see `resolve`.
+        RunConfig or PretrainConfig (frozen), type-checked and validated; fields that the run
+        decides (labels, BERT's case rules, run_name) may still be None: see `resolve`.
 
     Raises:
         ConfigError: a missing file, bad YAML, an unknown key or a key of another model kind,
@@ -612,11 +881,21 @@ def load_config(path=None, overrides=()):
         kind = given.get("model.kind", "rnn")
     except OmegaConfBaseException as error:  # an interpolation that does not resolve
         raise ConfigError(f"{given.where('model.kind')}model.kind: {_one_line(error)}") from None
-    if kind not in choices.KINDS:
-        raise ConfigError(f"{given.where('model.kind')}model.kind={kind!r}: expected one of {', '.join(choices.KINDS)}")
-    _check_kind_sections(given, kind)
-    merged = _writable(OmegaConf.structured(RunConfig(model=ModelConfig(kind=kind, **{kind: SECTIONS[kind]()}))))
-    merged = OmegaConf.merge(merged, KIND_DEFAULTS.get(kind, {}))
+    schema = SCHEMAS[task]
+    if task == "train" and given.get("init_from") is not None and kind not in INIT_FROM_DEFAULTS:
+        raise ConfigError(
+            f"{given.where('init_from')}init_from: a pretrained encoder needs model.kind=rnn or bert, not {kind}",
+            "init_from",
+        )
+    if kind not in schema.sections:
+        expected = ", ".join(schema.sections)
+        raise ConfigError(f"{given.where('model.kind')}model.kind={kind!r}: expected one of {expected}")
+    _check_kind_sections(given, kind, schema.sections)
+    model = schema.model(kind=kind, **{kind: schema.sections[kind]()})
+    merged = _writable(OmegaConf.structured(schema.root(model=model)))
+    merged = OmegaConf.merge(merged, schema.kind_defaults.get(kind, {}))
+    if task == "train" and given.get("init_from") is not None:
+        merged = OmegaConf.merge(merged, INIT_FROM_DEFAULTS[kind])
     try:
         merged = OmegaConf.merge(merged, given.file)
     except OmegaConfBaseException as error:  # unknown key, wrong type
@@ -660,31 +939,97 @@ def validate(config, given=()):
         ConfigError: naming the key (also as `.key`), the value and what is allowed.
     """
     kind = config.model.kind
-    for key in (k for k in CHOICES if _applies(k, kind)):
+    for key in (k for k in CHOICES if _applies(k, kind) and _has(config, k)):
         value = get(config, key)
         if value not in CHOICES[key]:
             raise ConfigError(f"{key}={value!r}: expected one of {', '.join(CHOICES[key])}", key)
-    for key in (k for k in POSITIVE if _applies(k, kind)):
+    for key in (k for k in POSITIVE if _applies(k, kind) and _has(config, k)):
         if get(config, key) <= 0:
             raise ConfigError(f"{key}={get(config, key)}: must be positive", key)
-    for key in (k for k in RATES if _applies(k, kind)):
+    for key in (k for k in RATES if _applies(k, kind) and _has(config, k)):
         if not 0.0 <= get(config, key) < 1.0:
             raise ConfigError(f"{key}={get(config, key)}: expected 0 <= x < 1", key)
     if not 0.0 <= config.data.validation_split < 1.0:
         raise ConfigError(
             f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1", "data.validation_split"
         )
-    _check_paths_are_read(config.data)
     if config.data.limit is not None and config.data.limit <= 0:
         raise ConfigError(f"data.limit={config.data.limit}: expected a positive number or null", "data.limit")
     if config.run_name is not None:
         _check_run_name(config.run_name)
     if kind == "bert":
         _validate_bert(config.model.bert, given)
-    _validate_peft(config.model, given)
+    _validate_schedule(config.train, kind)
+    if isinstance(config, PretrainConfig):
+        _validate_pretrain(config, given)
+        return
+    _check_paths_are_read(config.data)
+    if config.init_from is not None and config.tfrnn_version is None:  # a spec holds what the run decided
+        decided = [f"model.{kind}.{name}" for name in INIT_FROM_FIELDS[kind] if f"model.{kind}.{name}" in given]
+        if decided:
+            raise ConfigError(
+                f"{decided[0]}: the pretrained encoder (init_from={config.init_from}) decides it; leave it unset",
+                decided[0],
+            )
+    _validate_peft(config.model, given, config.init_from)
 
 
-def _validate_peft(model, given):
+def _has(config, key):
+    """Whether the dotted `key` is a field of `config` (the tables serve both schemas)."""
+    value = config
+    for part in key.split("."):
+        if not hasattr(value, part):
+            return False
+        value = getattr(value, part)
+    return True
+
+
+def _validate_schedule(train, kind):
+    if train.decay == "slanted" and train.warmup_ratio <= 0:
+        raise ConfigError(
+            "train.decay=slanted: needs train.warmup_ratio > 0, the share of the steps where the rate rises "
+            "(ULMFiT: 0.1)",
+            "train.warmup_ratio",
+        )
+    if train.unfreeze != "none" and kind != "rnn":
+        raise ConfigError(f"train.unfreeze={train.unfreeze}: only for model.kind=rnn", "train.unfreeze")
+    if train.layer_lr_factor != 1 and kind != "rnn":
+        raise ConfigError(
+            f"train.layer_lr_factor={train.layer_lr_factor}: only for model.kind=rnn", "train.layer_lr_factor"
+        )
+
+
+def _validate_pretrain(config, given):
+    if config.task != "pretrain":
+        raise ConfigError(f"task={config.task!r}: a language model's config says task: pretrain", "task")
+    if not config.data.sources:
+        raise ConfigError("data.sources: empty; name at least one file, folder, 'imdb' or 'embedded'", "data.sources")
+    if config.train.unfreeze != "none":
+        raise ConfigError(
+            f"train.unfreeze={config.train.unfreeze}: a language model trains every layer (this is for "
+            "`tfrnn train --init-from`)",
+            "train.unfreeze",
+        )
+    if config.model.kind == "rnn":
+        lm = config.model.rnn
+        for name in ("sampled", "ar", "tar"):
+            if getattr(lm, name) < 0:
+                raise ConfigError(f"model.rnn.{name}={getattr(lm, name)}: must be >= 0", f"model.rnn.{name}")
+    elif config.model.bert.mask_rate <= 0:
+        raise ConfigError(
+            f"model.bert.mask_rate={config.model.bert.mask_rate}: must be above 0", "model.bert.mask_rate"
+        )
+    if config.init_from is not None and config.tfrnn_version is None:  # a spec holds what the run decided
+        kind = config.model.kind
+        decided = [f"model.{kind}.{name}" for name in PRETRAIN_DECIDED[kind] if f"model.{kind}.{name}" in given]
+        if decided:
+            raise ConfigError(
+                f"{decided[0]}: the pretrained model (init_from={config.init_from}) decides it; leave it unset",
+                decided[0],
+            )
+
+
+def _validate_peft(model, given, init_from=None):
     peft = model.peft
     if peft.method is None:
         if any(key.startswith("model.peft.") and key != "model.peft.method" for key in given):
@@ -695,16 +1040,26 @@ def _validate_peft(model, given):
             f"model.peft.method={peft.method!r}: expected one of {', '.join(choices.PEFT_METHODS)} (or null)",
             "model.peft.method",
         )
-    if model.kind != "bert":
+    if model.kind == "feedforward" or (model.kind == "rnn" and init_from is None):
         raise ConfigError(
-            f"model.peft.method={peft.method}: needs a pretrained encoder, so model.kind=bert with a checkpoint "
-            f"(a pretrained model.kind={model.kind} comes with `tfrnn pretrain`, not built yet)",
+            f"model.peft.method={peft.method}: needs a pretrained encoder: a model.kind=bert checkpoint, or "
+            "init_from a `tfrnn pretrain` run",
             "model.peft.method",
         )
-    if not model.bert.checkpoint:
+    if model.kind == "bert" and not model.bert.checkpoint and init_from is None:
         raise ConfigError(
-            f"model.peft.method={peft.method}: needs a pretrained encoder; set model.bert.checkpoint",
+            f"model.peft.method={peft.method}: needs a pretrained encoder; set model.bert.checkpoint or init_from",
             "model.peft.method",
+        )
+    if model.kind == "rnn" and peft.method not in RNN_PEFT_METHODS:
+        raise ConfigError(
+            f"model.peft.method={peft.method}: recurrent layers take {', '.join(RNN_PEFT_METHODS)} only",
+            "model.peft.method",
+        )
+    if model.kind == "rnn" and peft.dropout:
+        raise ConfigError(
+            f"model.peft.dropout={peft.dropout}: not for recurrent layers (their update is folded into the kernels)",
+            "model.peft.dropout",
         )
     unused = [
         key
@@ -783,12 +1138,13 @@ def _check_run_name(name):
         raise ConfigError(f"run_name={name!r}: expected one folder name (no '/', not starting with '.')", "run_name")
 
 
-def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None, jit_compile=None, precision=None):
+def resolve(config, labels=None, run_name=None, lowercase=None, strip_accents=None, jit_compile=None, precision=None):
     """The run spec: `config` with what the data and the checkpoint decided filled in.
 
     Args:
-        config: RunConfig. From `load_config`.
-        labels: list of str. The label names, in index order (the data's, or `data.labels`).
+        config: RunConfig or PretrainConfig. From `load_config`.
+        labels: list of str or None. The label names, in index order (the data's, or
+            `data.labels`); None for a language model.
         run_name: str or None. The run directory's name; None keeps `config.run_name`, or
             makes one from the time and the model.
         lowercase: bool or None. BERT: the checkpoint's case rule (None: no checkpoint).
@@ -806,7 +1162,10 @@ def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None, j
     model = config.model
     if model.kind == "bert":
         model = dataclasses.replace(model, bert=_resolve_bert_case(model.bert, lowercase, strip_accents))
-    what = model.rnn.cell if model.kind == "rnn" else model.kind
+    if isinstance(config, PretrainConfig):
+        what = f"{model.kind}-lm"
+    else:
+        what = model.rnn.cell if model.kind == "rnn" else model.kind
     name = run_name or config.run_name or datetime.now().strftime(f"%Y%m%d-%H%M%S-{what}")
     _check_run_name(name)
     decided = {}
@@ -814,9 +1173,10 @@ def resolve(config, labels, run_name=None, lowercase=None, strip_accents=None, j
         decided["jit_compile"] = str(bool(jit_compile)).lower()
     if config.train.precision == "auto" and precision is not None:
         decided["precision"] = precision
+    data = config.data if labels is None else dataclasses.replace(config.data, labels=tuple(labels))
     return dataclasses.replace(
         config,
-        data=dataclasses.replace(config.data, labels=tuple(labels)),
+        data=data,
         model=model,
         train=dataclasses.replace(config.train, **decided),
         run_name=name,
@@ -841,7 +1201,7 @@ def _resolve_bert_case(bert, lowercase, strip_accents):
 
 
 def as_dict(config):
-    """A RunConfig as plain nested dicts and lists, without the sections of other kinds (nor,
+    """A RunConfig or PretrainConfig as plain nested dicts and lists, without the sections of other kinds (nor,
     with a BERT checkpoint, the from-scratch fields it decides)."""
 
     def plain(value):
@@ -855,8 +1215,8 @@ def as_dict(config):
     if kind == "bert" and config.model.bert.checkpoint:  # the checkpoint decided them
         section = {k: v for k, v in section.items() if k not in BERT_SCRATCH_FIELDS}
     result["model"] = {"kind": kind, kind: section}
-    peft = config.model.peft
-    if peft.method is not None:  # the method and the settings it reads
+    peft = getattr(config.model, "peft", None)
+    if peft is not None and peft.method is not None:  # the method and the settings it reads
         result["model"]["peft"] = {
             key: value for key, value in plain(peft).items() if key in ("method", *PEFT_SETTINGS[peft.method])
         }

@@ -40,9 +40,14 @@ def _shared_base(first, model):
     """`model`'s non-trainable encoder variables mapped to `first`'s of the same path and the same
     value: {id(variable): the first model's variable}. Several PEFT runs over one base checkpoint
     then store its weights once."""
-    mine = {v.path: v for v in first.backbone.variables if not v.trainable}
+    from tfrnn.models.peft import encoder_layers
+
+    def encoder_variables(classifier):
+        return [v for layer in encoder_layers(classifier) for v in layer.variables]
+
+    mine = {v.path: v for v in encoder_variables(first) if not v.trainable}
     shared = {}
-    for variable in model.backbone.variables:
+    for variable in encoder_variables(model):
         twin = mine.get(variable.path)
         if (
             not variable.trainable

@@ -76,9 +76,19 @@ def read_spec(run_dir):
     if not paths.config.is_file():
         raise ConfigError(f"{paths.config}: missing; is {paths.root} a tfrnn run directory?")
     try:
-        return paths, load_config(paths.config)
+        return paths, load_config(paths.config, task=_task(paths.config))
     except ConfigError as error:
         raise ConfigError(f"{error}{_written_by(paths.config)}", error.key) from None
+
+
+def _task(config_path):
+    """config.yaml's `task` ("pretrain" for a language model), else "train" (a classifier)."""
+    try:
+        spec = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # load_config reports it, with the line
+        return "train"
+    task = spec.get("task") if isinstance(spec, dict) else None
+    return "pretrain" if task == "pretrain" else "train"
 
 
 def _written_by(config_path):
@@ -166,11 +176,21 @@ def load_run(run_dir):
         ConfigError: the directory is not a finished run, or this tfrnn cannot load its model.
     """
     paths, spec = read_spec(run_dir)
+    if spec.task == "pretrain":
+        raise ConfigError(
+            f"{paths.root}: a language model (tfrnn pretrain), not a classifier; fine-tune one on it with "
+            f"tfrnn train --init-from {paths.root}"
+        )
     if spec.model.peft.method is not None:
         return LoadedRun(paths, spec, _rebuild_peft_model(paths, spec))
+    return LoadedRun(paths, spec, _load_model_file(paths, "train"))
+
+
+def _load_model_file(paths, command):
+    """RUN/model.keras with its preprocessor; ConfigError when missing or unreadable."""
     if not paths.model.is_file():
         raise ConfigError(
-            f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn train --resume {paths.root})"
+            f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn {command} --resume {paths.root})"
         )
     import keras  # tfrnn registered its classes with Keras when it was imported (tfrnn.saving)
 
@@ -183,7 +203,38 @@ def load_run(run_dir):
         ) from None
     if getattr(model, "preprocessor", None) is None:
         raise ConfigError(f"{paths.model}: the model has no text preprocessor{_written_by(paths.config)}")
-    return LoadedRun(paths, spec, model)
+    return model
+
+
+def load_pretrained(run_dir, kind, option="init_from"):
+    """A finished `tfrnn pretrain` run, to build on (`init_from`).
+
+    Args:
+        run_dir: str or Path. The pretrain run directory.
+        kind: str. The model kind that will be built on it ("rnn" or "bert").
+        option: str. How the user named the run, for errors.
+
+    Returns:
+        tfrnn.pretrained.PretrainedRun.
+
+    Raises:
+        ConfigError: not a run directory, a classifier run, a run of another kind, unfinished.
+    """
+    from tfrnn.pretrained import PretrainedRun
+
+    try:
+        paths, spec = read_spec(run_dir)
+    except ConfigError as error:
+        raise ConfigError(f"{option}: {error}", option) from None
+    if spec.task != "pretrain":
+        raise ConfigError(
+            f"{option}={run_dir}: a classifier run (tfrnn train), not a language model (tfrnn pretrain)", option
+        )
+    if spec.model.kind != kind:
+        raise ConfigError(
+            f"{option}={run_dir}: a model.kind={spec.model.kind} language model; this run is model.kind={kind}", option
+        )
+    return PretrainedRun(paths, spec, _load_model_file(paths, "pretrain"))
 
 
 def _rebuild_peft_model(paths, spec):
@@ -195,12 +246,17 @@ def _rebuild_peft_model(paths, spec):
         )
     from tfrnn.data import make_preprocessor
     from tfrnn.models import build_classifier
-    from tfrnn.models.bert import read_checkpoint
     from tfrnn.models.peft import apply_peft, load_adapter
 
-    checkpoint = read_checkpoint(spec.model.bert.checkpoint)
-    preprocessor = make_preprocessor(spec, [], checkpoint)
-    model = build_classifier(spec.model, preprocessor, len(spec.data.labels), checkpoint)
+    if spec.init_from is not None:  # the encoder of a `tfrnn pretrain` run
+        base = load_pretrained(spec.init_from, spec.model.kind)
+        preprocessor = base.preprocessor_for(spec.data.max_len)
+    else:
+        from tfrnn.models.bert import read_checkpoint
+
+        base = read_checkpoint(spec.model.bert.checkpoint)
+        preprocessor = make_preprocessor(spec, [], base)
+    model = build_classifier(spec.model, preprocessor, len(spec.data.labels), base)
     apply_peft(model, spec.model.peft)
     load_adapter(model, paths.adapter)
     return model

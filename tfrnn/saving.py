@@ -19,6 +19,7 @@ DEFERRED = {
     "tfrnn>BertPreprocessor": "tfrnn.data.wordpiece",
     "tfrnn>BertBackbone": "tfrnn.models.bert.backbone",
     "tfrnn>BertClassifier": "tfrnn.models.bert.classifier",
+    "tfrnn>BertMaskedLM": "tfrnn.models.bert.masked_lm",
 }
 
 
@@ -45,6 +46,7 @@ def register_classes():
     importlib.import_module("tfrnn.layers")
     importlib.import_module("tfrnn.models")
     importlib.import_module("tfrnn.training.schedules")
+    importlib.import_module("tfrnn.training.ulmfit")  # UlmfitAdam(W): a model.keras compiled with them
     registry = keras.saving.get_custom_objects()
     for registered_name, module in DEFERRED.items():
         registry.setdefault(registered_name, _stand_in(registered_name, module))

@@ -18,7 +18,7 @@ from tfrnn.config import load_config
 from tfrnn.runs import load_run
 
 train_module = importlib.import_module("tfrnn.training.train")
-CALLBACKS = train_module._callbacks
+CALLBACKS = train_module.run_callbacks
 
 
 def run(*args, input=None):
@@ -137,7 +137,7 @@ class _InterruptAtOnce(keras.callbacks.Callback):
 
 
 def test_train_interrupted_then_resumed(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_module, "_callbacks", lambda *a: [*CALLBACKS(*a), _InterruptAtOnce()])
+    monkeypatch.setattr(train_module, "run_callbacks", lambda *a, **k: [*CALLBACKS(*a, **k), _InterruptAtOnce()])
     args = ["--output-dir", tmp_path, "--name", "stopped", *TINY, "train.epochs=1", "train.tensorboard=false"]
     result = run("train", *args)
     assert result.exit_code == 2 and "Traceback" not in result.output
@@ -146,7 +146,7 @@ def test_train_interrupted_then_resumed(tmp_path, monkeypatch):
     assert last == f"Error: interrupted; continue with: tfrnn train --resume {run_dir}"
     assert not (run_dir / "metrics.json").exists()
 
-    monkeypatch.setattr(train_module, "_callbacks", CALLBACKS)
+    monkeypatch.setattr(train_module, "run_callbacks", CALLBACKS)
     resumed = run("train", "--resume", run_dir)  # the command the message gives
     assert resumed.exit_code == 0, resumed.output
     assert (run_dir / "metrics.json").is_file()
@@ -513,5 +513,5 @@ def test_console_script_train_export_and_serve(tmp_path):
 
 def test_peft_on_a_model_without_a_pretrained_encoder_is_one_line(tmp_path):
     result = run("train", "--peft", "lora", "--output-dir", tmp_path)
-    assert_one_line_error(result, "model.peft.method=lora: needs a pretrained encoder, so model.kind=bert")
+    assert_one_line_error(result, "model.peft.method=lora: needs a pretrained encoder", "init_from")
     assert not any(tmp_path.iterdir())

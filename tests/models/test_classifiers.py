@@ -242,6 +242,7 @@ def test_build_classifier_rnn_passes_every_field():
             pooling="mean",
             dropout=0.1,
             recurrent_dropout=0.2,
+            weight_dropout=0.3,
         ),
     )
     preprocessor = _preprocessor()
@@ -264,6 +265,7 @@ def test_build_classifier_rnn_passes_every_field():
         "dropout": 0.1,
         "recurrent_dropout": 0.2,
         "feedback_base": "gru",
+        "weight_dropout": 0.3,
     }
     feedback = model.get_layer("feedback_0")
     assert isinstance(feedback, layers.Feedback)

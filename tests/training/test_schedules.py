@@ -1,4 +1,4 @@
-"""WarmupDecay at fixed steps, against numbers worked out by hand."""
+"""WarmupDecay and SlantedTriangular at fixed steps, against numbers worked out by hand."""
 
 import math
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfrnn.training.schedules import WarmupDecay
+from tfrnn.training.schedules import SlantedTriangular, WarmupDecay
 
 # peak 0.1, 10 steps in all, the first 2 warming up: decay runs over steps 2..10.
 STEPS = [0, 1, 2, 4, 6, 8, 10, 15]
@@ -70,3 +70,39 @@ def test_config_round_trip():
 def test_unknown_decay():
     with pytest.raises(ValueError, match="step"):
         WarmupDecay(0.1, 10, 0, "step")
+
+
+def test_slanted_triangular_values():
+    """T = 100, cut_fraction 0.1: cut = 10, the fall spans 10 * (1 / 0.1 - 1) = 90 steps; with
+    peak 0.32 and ratio 32, lr = 0.01 (1 + 31 p)."""
+    schedule = SlantedTriangular(0.32, total_steps=100, cut_fraction=0.1, ratio=32)
+    steps = [0, 5, 9, 10, 19, 55, 100, 150]
+    p = [0.0, 0.5, 0.9, 1.0, 1 - 9 / 90, 0.5, 0.0, 0.0]  # past T it stays at the floor
+    np.testing.assert_allclose(_values(schedule, steps), [0.01 * (1 + 31 * q) for q in p], rtol=1e-6)
+    np.testing.assert_allclose(_values(schedule, [0, 10, 55, 100]), [0.01, 0.32, 0.165, 0.01], rtol=1e-6)
+
+
+def test_slanted_triangular_with_a_short_run_rises_in_one_step():
+    schedule = SlantedTriangular(1.0, total_steps=5, cut_fraction=0.1, ratio=4)  # floor(0.5) = 0 -> cut 1
+    np.testing.assert_allclose(
+        _values(schedule, [0, 1, 4, 10]), [0.25, 1.0, (1 + (1 - 3 / 9) * 3) / 4, 0.25], rtol=1e-6
+    )
+
+
+def test_slanted_triangular_in_the_optimizer():
+    optimizer = keras.optimizers.SGD(SlantedTriangular(0.32, total_steps=100))
+    optimizer.iterations.assign(10)
+    assert float(optimizer.learning_rate) == pytest.approx(0.32, rel=1e-6)
+    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(optimizer._learning_rate))
+    assert isinstance(restored, SlantedTriangular) and restored.get_config() == {
+        "peak_learning_rate": 0.32,
+        "total_steps": 100,
+        "cut_fraction": 0.1,
+        "ratio": 32,
+    }
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"cut_fraction": 0.0}, "cut_fraction"), ({"ratio": 0.5}, "ratio")])
+def test_slanted_triangular_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SlantedTriangular(0.1, 10, **kwargs)

@@ -26,7 +26,7 @@ from tfrnn.training.callbacks import AtomicModelCheckpoint, ResumableCSVLogger, 
 from tfrnn.training.train import train
 
 train_module = importlib.import_module("tfrnn.training.train")
-CALLBACKS = train_module._callbacks
+CALLBACKS = train_module.run_callbacks
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -202,7 +202,7 @@ class _Weights(keras.callbacks.Callback):
 
 
 def _with_callbacks(monkeypatch, *extra):
-    monkeypatch.setattr(train_module, "_callbacks", lambda *args: [*CALLBACKS(*args), *extra])
+    monkeypatch.setattr(train_module, "run_callbacks", lambda *args, **kwargs: [*CALLBACKS(*args, **kwargs), *extra])
 
 
 def _assert_same_weights(actual, expected):
@@ -522,12 +522,12 @@ class _EarlyStoppingSpy(keras.callbacks.Callback):
 def _spied(monkeypatch, *extra):
     spy = _EarlyStoppingSpy()
 
-    def callbacks(*args):
-        made = CALLBACKS(*args)
+    def callbacks(*args, **kwargs):
+        made = CALLBACKS(*args, **kwargs)
         spy.early_stopping = next(c for c in made if isinstance(c, keras.callbacks.EarlyStopping))
         return [*made, spy, *extra]
 
-    monkeypatch.setattr(train_module, "_callbacks", callbacks)
+    monkeypatch.setattr(train_module, "run_callbacks", callbacks)
     return spy
 
 

@@ -31,6 +31,24 @@ def read_imdb(split, data_dir):
     return records
 
 
+def read_imdb_texts(splits, data_dir):
+    """The texts of TFDS splits of imdb_reviews, labels ignored (e.g. "unsupervised" and "train").
+
+    Args:
+        splits: list of str. TFDS split names.
+        data_dir: str or None. TFDS data directory.
+
+    Returns:
+        list of Record, label "".
+    """
+    records = []
+    for split in splits:
+        name = f"tfds:{DATASET}/{split}"
+        for number, (text, _) in enumerate(_supervised_split(split, data_dir).as_numpy_iterator(), 1):
+            records.append(Record(decode_utf8(text, f"{name} example {number}"), "", name, number))
+    return records
+
+
 def _supervised_split(split, data_dir):
     import tensorflow_datasets as tfds  # slow to import; only this source needs it
 

@@ -16,6 +16,7 @@ only, so an RNN export loads with `import tensorflow` alone.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfrnn.data.cleaning import standardize
@@ -146,6 +147,29 @@ class WordPreprocessor(TextPreprocessor):
 
     def get_vocabulary(self):
         return self.vectorizer.get_vocabulary()
+
+    def encode_stream(self, texts, batch_size=512):
+        """Every text's token ids, untruncated, one after another: a language model's stream.
+
+        Args:
+            texts: list of str. Raw documents, in order.
+            batch_size: int. Texts tokenised at once.
+
+        Returns:
+            np.ndarray int32 `(tokens,)`, no padding (an empty text adds nothing).
+        """
+        options = dict(
+            tokenizer=self.tokenizer,
+            lowercase=self.lowercase,
+            strip_html=self.strip_html,
+            unicode_form=self.unicode_form,
+        )
+        batches = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(batch_size)
+        batches = batches.map(
+            lambda batch: self.vectorizer(_clean(batch, **options)), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        ids = [padded[padded != 0] for padded in batches.as_numpy_iterator()]  # (batch, longest) row by row
+        return np.concatenate(ids).astype(np.int32) if ids else np.zeros((0,), np.int32)
 
     def call(self, texts):
         options = dict(

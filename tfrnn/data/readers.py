@@ -62,7 +62,8 @@ def read_records(data, path, fmt, text_column, label_column):
         path: str. Named in records and errors.
         fmt: str. "csv", "tsv" or "jsonl".
         text_column: str. Column or JSON key of the text.
-        label_column: str. Column or JSON key of the label.
+        label_column: str or None. Column or JSON key of the label; None: unlabelled text
+            (every record's label is "").
 
     Returns:
         list of Record, at least one.
@@ -89,9 +90,12 @@ def _table_records(text, path, delimiter, text_column, label_column):
     header = [name.strip() for name in _next_row(reader, path)]
     columns = []
     for name in (text_column, label_column):
-        if name not in header:
+        if name is None:  # unlabelled
+            columns.append(None)
+        elif name not in header:
             raise DataError(f"no column {name!r}; columns found: {', '.join(header)}", path, 1)
-        columns.append(header.index(name))
+        else:
+            columns.append(header.index(name))
     records = []
     while True:
         line = reader.line_num + 1
@@ -103,7 +107,8 @@ def _table_records(text, path, delimiter, text_column, label_column):
         if len(row) != len(header):
             hint = "; quote fields that contain ','" if delimiter == "," else ""
             raise DataError(f"expected {len(header)} fields ({', '.join(header)}), found {len(row)}{hint}", path, line)
-        records.append(Record(row[columns[0]], row[columns[1]].strip(), path, line))
+        label = "" if columns[1] is None else row[columns[1]].strip()
+        records.append(Record(row[columns[0]], label, path, line))
 
 
 def _next_row(reader, path):
@@ -125,11 +130,12 @@ def _jsonl_records(text, path, text_key, label_key):
         if not isinstance(item, dict):
             raise DataError(f"expected a JSON object per line, found {type(item).__name__}", path, line)
         for key in (text_key, label_key):
-            if key not in item:
+            if key is not None and key not in item:
                 raise DataError(f"no key {key!r}; keys found: {', '.join(item)}", path, line)
         if not isinstance(item[text_key], str):
             raise DataError(f"{text_key!r} must be a string, found {type(item[text_key]).__name__}", path, line)
-        records.append(Record(item[text_key], _json_label(item[label_key], label_key, path, line), path, line))
+        label = "" if label_key is None else _json_label(item[label_key], label_key, path, line)
+        records.append(Record(item[text_key], label, path, line))
     return records
 
 

@@ -20,6 +20,7 @@ pre-built outside the loop so that JAX stays stateless), the second is the loop
 in pyproject.toml for that reason.
 """
 
+import contextlib
 import functools
 
 import keras
@@ -112,6 +113,11 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
         bias_constraint: constraint or None. For `bias`.
         dropout: float. Fraction of the inputs dropped, one mask per sequence.
         recurrent_dropout: float. Fraction of the recurrent state dropped, one mask per sequence.
+        weight_dropout: float. DropConnect (Wan et al. 2013) on `recurrent_kernel`, as in
+            AWD-LSTM: in training, the kernel is multiplied by one Bernoulli mask (scaled by
+            1 / (1 - weight_dropout)) drawn once per call of the layer, the same for every step
+            and sequence of the batch; activations are not masked. A `ProjectedRNN` draws it
+            (`dropped_weights`), so the cell takes it only inside tfrnn's layers.
         seed: int or None. Seed of the dropout masks.
         lora_rank: int or None. Enable LoRA on `kernel` and `recurrent_kernel` once built
             (`tfrnn.layers.lora`); a saved LoRA layer's config carries it.
@@ -138,6 +144,7 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
         bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_dropout=0.0,
         seed=None,
         lora_rank=None,
         lora_alpha=None,
@@ -145,6 +152,8 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
     ):
         if units <= 0:
             raise ValueError(f"`units` must be a positive integer, got units={units}.")
+        if not 0.0 <= weight_dropout < 1.0:
+            raise ValueError(f"`weight_dropout` must be in [0, 1), got weight_dropout={weight_dropout}.")
         implementation = kwargs.pop("implementation", 2)
         super().__init__(**kwargs)
         self.units = units
@@ -165,6 +174,8 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
         self.implementation = 1 if self.recurrent_dropout else implementation
         if self.gates > 1 and self.implementation == 1:
             self.dropout_mask_count = self.gates
+        self.weight_dropout = weight_dropout
+        self._dropped = {}  # kernel name -> its DropConnect'ed value, only during one call of the layer
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = [units] * self.state_count if self.state_count > 1 else units
@@ -208,6 +219,32 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
     def input_bias(self):
         return self.bias
 
+    def effective(self, name):
+        """The kernel `name` as the step uses it: LoRA's update added, and DropConnect'ed
+        inside `dropped_weights` in training."""
+        return self._dropped[name] if name in self._dropped else super().effective(name)
+
+    @contextlib.contextmanager
+    def dropped_weights(self, training):
+        """Within the block, `effective("recurrent_kernel")` is the kernel times one dropout
+        mask (scaled by 1 / (1 - weight_dropout)) when training with `weight_dropout > 0`.
+
+        The mask is drawn here, before the time loop, so every step of the call shares it; it is
+        forgotten on exit, so no tensor outlives its trace (JAX) or its graph (TensorFlow).
+
+        Args:
+            training: bool. Drop only when True.
+        """
+        if not (training and self.weight_dropout > 0.0):
+            yield
+            return
+        kernel = ops.convert_to_tensor(super().effective("recurrent_kernel"))  # (units, gates*units), with LoRA
+        self._dropped["recurrent_kernel"] = keras.random.dropout(kernel, self.weight_dropout, seed=self.seed_generator)
+        try:
+            yield
+        finally:
+            self._dropped.clear()
+
     def input_masks(self, inputs, training):
         """Input dropout masks (list, one per gate block) or None."""
         if not (training and 0.0 < self.dropout < 1.0):
@@ -249,6 +286,11 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
         raise NotImplementedError
 
     def call(self, inputs, states, training=False):
+        if training and self.weight_dropout > 0.0 and "recurrent_kernel" not in self._dropped:
+            raise ValueError(
+                "`weight_dropout` needs the mask drawn once per sequence: run the cell in a tfrnn layer "
+                "(ProjectedRNN), not step by step in another loop."
+            )
         return run_step(self, inputs, states, training)
 
     def get_initial_state(self, batch_size=None):
@@ -271,6 +313,7 @@ class ProjectedCell(LoraKernels, keras.layers.Layer, DropoutRNNCell):
             "bias_constraint": ser(self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
+            "weight_dropout": self.weight_dropout,
             "seed": self.seed,
             **self.lora_config(),
         }
@@ -284,6 +327,7 @@ class ProjectedRNN(keras.layers.RNN):
     as Keras' own layers do. With the input projection hoisted, its loop runs only
     `cell.recurrent_step` over `cell.project_inputs(sequences)`, computed in one matmul for
     all time steps; otherwise it runs `cell.call` step by step, exactly like `keras.layers.RNN`.
+    Either way, in training it draws its cells' DropConnect masks (`weight_dropout`) before the loop.
 
     Args:
         units: int. Size of the hidden state.
@@ -348,6 +392,14 @@ class ProjectedRNN(keras.layers.RNN):
         """LoRA on the cell's kernels (`tfrnn.layers.lora.LoraKernels.enable_lora`); the layer must be built."""
         self.cell.enable_lora(rank, lora_alpha, a_initializer, b_initializer)
 
+    @property
+    def variables(self):
+        """Keras' list plus, when stateful, the states. Keras leaves a stateful RNN's states out
+        of its tracked variables, so a JAX step (which threads `variables` through its pure
+        function) would drop their updates and start every batch from zeros; listed here like
+        seed generator states, they carry over. `weights`, what is saved and copied, is unchanged."""
+        return super().variables + ([] if self.states is None else keras.tree.flatten(self.states))
+
     def hoists_projection(self):
         """Whether this layer computes the input projection for all steps before the loop."""
         if self.input_projection == "auto":
@@ -355,6 +407,13 @@ class ProjectedRNN(keras.layers.RNN):
         return self.input_projection == "hoisted"
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        with contextlib.ExitStack() as stack:
+            for cell in self.cell._flatten_layers():  # the cell, or a wrapper and its base cell
+                if isinstance(cell, ProjectedCell):
+                    stack.enter_context(cell.dropped_weights(training))
+            return self._loop(sequences, initial_state, mask, training)
+
+    def _loop(self, sequences, initial_state, mask, training):
         if not self.hoists_projection():
             return super().inner_loop(sequences, initial_state, mask, training)  # cell.call per step
         if keras.tree.is_nested(mask):

@@ -80,9 +80,21 @@ class LoraKernels:
         a, b = self._lora[name]
         return kernel + (self.lora_alpha / self.lora_rank) * ops.matmul(a, b)
 
+    def merge_lora(self):
+        """Folds each update into its kernel (W <- W + (alpha / rank) A B) and turns LoRA off, in
+        place: the same outputs without the low-rank products (for exports). The factors stay
+        in the layer, unused."""
+        for name in self._lora:
+            getattr(self, name).assign(self.effective(name))
+        self._merged_factor_ids = {id(v) for pair in self._lora.values() for v in pair}
+        self._lora = {}
+        self.lora_enabled = False
+        self.lora_rank = None
+
     def _base_variables(self):
         """The layer's own variables in creation order, without the LoRA factors."""
         factors = {id(v) for pair in self._lora.values() for v in pair}
+        factors |= getattr(self, "_merged_factor_ids", set())
         return [v for v in self._trainable_variables + self._non_trainable_variables if id(v) not in factors]
 
     def save_own_variables(self, store):

@@ -5,7 +5,7 @@ from tfrnn.models.rnn_classifier import RNNClassifier
 
 
 def _rnn(c, preprocessor, num_classes, checkpoint):
-    return RNNClassifier(
+    classifier = RNNClassifier(
         preprocessor.vocabulary_size,
         num_classes,
         cell=c.cell,
@@ -17,8 +17,12 @@ def _rnn(c, preprocessor, num_classes, checkpoint):
         dropout=c.dropout,
         recurrent_dropout=c.recurrent_dropout,
         feedback_base=c.feedback_base,
+        weight_dropout=c.weight_dropout,
         preprocessor=preprocessor,
     )
+    if checkpoint is not None:  # a pretrained language model (init_from)
+        checkpoint.transfer(classifier)
+    return classifier
 
 
 def _feedforward(c, preprocessor, num_classes, checkpoint):
@@ -31,7 +35,7 @@ def _bert(c, preprocessor, num_classes, checkpoint):
     from tfrnn.models.bert import BertClassifier, read_checkpoint  # keras-hub loads only for BERT
     from tfrnn.models.bert.classifier import random_backbone
 
-    if c.checkpoint:
+    if checkpoint is not None or c.checkpoint:  # a checkpoint, or a pretrained run (init_from)
         backbone = (checkpoint or read_checkpoint(c.checkpoint)).load_backbone()
     else:
         backbone = random_backbone(preprocessor.vocabulary_size, c.layers, c.hidden_dim, c.heads, preprocessor.max_len)
@@ -50,8 +54,9 @@ def build_classifier(model_config, preprocessor, num_classes, checkpoint=None):
         preprocessor: tfrnn.data.TextPreprocessor. Raw text -> the model's inputs; gives the
             vocabulary size and the longest sequence.
         num_classes: int. Number of labels.
-        checkpoint: tfrnn.models.bert.Checkpoint or None. `model.bert.checkpoint` already read;
-            None reads it here.
+        checkpoint: tfrnn.models.bert.Checkpoint, tfrnn.pretrained.PretrainedRun or None.
+            `model.bert.checkpoint` already read (None reads it here), or the `tfrnn pretrain`
+            run of `init_from`, whose encoder weights the classifier takes.
 
     Returns:
         tfrnn.models.base.Classifier mapping int32 token ids `(batch, time)` (BERT: a dict of

@@ -21,10 +21,12 @@ class RNNClassifier(Classifier):
         units: int. Hidden size of each recurrent layer (per direction).
         num_layers: int. Number of stacked recurrent layers.
         bidirectional: bool. Read the text in both directions.
-        pooling: str. "last", "mean" or "max" over the (masked) time steps.
+        pooling: str. "last", "mean", "max" or "concat" (last, max and mean) over the (masked)
+            time steps.
         dropout: float. Dropout on the embeddings and before the head.
         recurrent_dropout: float. Recurrent dropout inside the cells.
         feedback_base: str. Base step of the feedback cell, "lstm" or "gru".
+        weight_dropout: float. DropConnect on the recurrent kernels (one mask per batch).
         preprocessor: tfrnn.data.WordPreprocessor or None. Raw text -> token ids.
         **kwargs: passed to `keras.Model` (name, ...).
     """
@@ -42,6 +44,7 @@ class RNNClassifier(Classifier):
         dropout=0.3,
         recurrent_dropout=0.0,
         feedback_base="lstm",
+        weight_dropout=0.0,
         preprocessor=None,
         **kwargs,
     ):
@@ -56,6 +59,7 @@ class RNNClassifier(Classifier):
                 units,
                 return_sequences=return_sequences,
                 recurrent_dropout=recurrent_dropout,
+                weight_dropout=weight_dropout,
                 name=f"{cell}_{i}",
                 **extra,
             )
@@ -77,5 +81,6 @@ class RNNClassifier(Classifier):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             feedback_base=feedback_base,
+            weight_dropout=weight_dropout,
         )
         super().__init__(token_ids, logits, config, preprocessor, **kwargs)

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrnn.training.schedules import WarmupDecay
+from tfrnn.training.schedules import SlantedTriangular, WarmupDecay
 
 # Variables that never get weight decay: biases and normalisation scales/offsets.
 NO_DECAY = ["bias", "gamma", "beta", "layer_norm", "layernorm", "LayerNorm"]
@@ -21,7 +21,9 @@ def make_optimizer(train_config, steps_per_epoch):
     c = train_config
     total_steps = max(c.epochs * steps_per_epoch, 1)
     learning_rate = c.learning_rate
-    if c.warmup_ratio > 0 or c.decay != "constant":
+    if c.decay == "slanted":
+        learning_rate = SlantedTriangular(c.learning_rate, total_steps, cut_fraction=c.warmup_ratio)
+    elif c.warmup_ratio > 0 or c.decay != "constant":
         learning_rate = WarmupDecay(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.decay)
     if c.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(

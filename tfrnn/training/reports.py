@@ -40,15 +40,16 @@ def classification_metrics(labels, probabilities, label_names):
     }
 
 
-def plot_training_curves(history, path):
-    """Saves loss and accuracy per epoch (train and validation) as a PNG.
+def plot_training_curves(history, path, metrics=("loss", "accuracy")):
+    """Saves two metrics per epoch (train and validation, where logged) as a PNG.
 
     Args:
         history: dict. Keras' `History.history` (lists per metric).
         path: str or Path. Where to write the PNG.
+        metrics: tuple of two str. The panels' metrics (a language model's: loss, perplexity).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, metrics):
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             if key in history:
                 epochs = range(1, len(history[key]) + 1)

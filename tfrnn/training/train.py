@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from tfrnn import data
+from tfrnn.choices import CELLS
 from tfrnn.config import resolve, save_config
 from tfrnn.distribute import (
     auto_jit_compile,
@@ -31,8 +32,8 @@ from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
 from tfrnn.models.peft import adalora, apply_peft, load_adapter, parameter_counts
-from tfrnn.runs import RunPaths, predict_probabilities, write_json
-from tfrnn.training import reports
+from tfrnn.runs import RunPaths, load_pretrained, predict_probabilities, write_json
+from tfrnn.training import reports, ulmfit
 from tfrnn.training.callbacks import (
     AtomicModelCheckpoint,
     BestAdapterCheckpoint,
@@ -57,7 +58,7 @@ class TrainResult:
     metrics: dict
 
 
-def _run_paths(spec, resume):
+def run_paths(spec, resume):
     """The run directory's paths; checks it is free (or, resuming, there). Creates nothing."""
     paths = RunPaths(spec.run_dir)
     if paths.root.exists() and not resume:
@@ -69,14 +70,14 @@ def _run_paths(spec, resume):
     return paths
 
 
-def _seed(train_config):
+def seed(train_config):
     keras.utils.set_random_seed(train_config.seed)
     if train_config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
 
 @contextlib.contextmanager
-def _dtype_policy(name):
+def dtype_policy(name):
     """Keras' global dtype policy is `name` inside the block, and what it was after."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
@@ -87,7 +88,11 @@ def _dtype_policy(name):
 
 
 def _read_checkpoint(config):
-    """The run's BERT checkpoint (read once: its files may be remote), or None."""
+    """The run's pretrained encoder, read once (a checkpoint's files may be remote): the
+    `tfrnn pretrain` run of `init_from` (`tfrnn.pretrained.PretrainedRun`), the BERT checkpoint
+    (`tfrnn.models.bert.Checkpoint`), or None."""
+    if getattr(config, "init_from", None) is not None:
+        return load_pretrained(config.init_from, config.model.kind)
     if config.model.kind != "bert" or not config.model.bert.checkpoint:
         return None
     from tfrnn.models.bert import read_checkpoint  # keras-hub loads only for BERT
@@ -110,7 +115,9 @@ def resolve_spec(config, train_examples, checkpoint, strategy=None):
     run from anywhere), the run name and what `train.jit_compile=auto` and
     `train.precision=auto` mean under `strategy`."""
     decided = {}
-    if checkpoint is not None:
+    if config.init_from is not None:  # the pretrained run decides the encoder; found from anywhere
+        config = dataclasses.replace(checkpoint.classifier_of(config), init_from=os.path.abspath(config.init_from))
+    if checkpoint is not None and config.model.kind == "bert":
         decided = dict(lowercase=checkpoint.lowercase, strip_accents=checkpoint.strip_accents)
     if strategy is not None:
         decided.update(jit_compile=auto_jit_compile(strategy), precision=auto_precision(strategy))
@@ -142,25 +149,27 @@ def _best(monitor, values):
     return (max if "accuracy" in monitor else min)(values, default=None)
 
 
-def _callbacks(paths, config, validating, train_data=None):
+def run_callbacks(paths, config, validating, train_data=None, first=()):
     """fit's callbacks. Those that keep state for a resumed fit come before BackupAndRestore
     (`tfrnn.training.callbacks`); `train_data` (the finite training dataset, or None) is
-    replayed on resuming, so the shuffle goes on as in an uninterrupted run."""
+    replayed on resuming, so the shuffle goes on as in an uninterrupted run. `first` come
+    before all others (callbacks that add to the epoch's logs, or act at an epoch's start)."""
     monitor = config.train.monitor if validating else "loss"
     # Resuming, the checkpoint must beat the best epoch logged before the interruption.
-    logged = _history_from_csv(paths.history).get(monitor, []) if paths.history.exists() else []
+    logged = history_from_csv(paths.history).get(monitor, []) if paths.history.exists() else []
+    peft_method = getattr(config.model, "peft", None) and config.model.peft.method
     # AdaLoRA's ranks meet their budget only once its schedule has run: its last epoch is kept,
     # and it does not stop early.
-    last_epoch = config.model.peft.method == "adalora"
+    last_epoch = peft_method == "adalora"
     if last_epoch:
         checkpoint = BestAdapterCheckpoint(paths.adapter, monitor, every_epoch=True)
-    elif config.model.peft.method is not None:  # the trained weights only, not the base encoder
+    elif peft_method:  # the trained weights only, not the base encoder
         checkpoint = BestAdapterCheckpoint(paths.adapter, monitor, initial_value_threshold=_best(monitor, logged))
     else:
         checkpoint = AtomicModelCheckpoint(
             paths.model, monitor=monitor, save_best_only=True, initial_value_threshold=_best(monitor, logged)
         )
-    callbacks = [checkpoint, ResumableCSVLogger(paths.history)]
+    callbacks = [*first, checkpoint, ResumableCSVLogger(paths.history)]
     if config.train.early_stopping_patience > 0 and not last_epoch:
         callbacks.append(
             ResumableEarlyStopping(
@@ -180,7 +189,7 @@ def _callbacks(paths, config, validating, train_data=None):
     return callbacks
 
 
-def _history_from_csv(path):
+def history_from_csv(path):
     """history.csv as lists per metric; CSVLogger's "NA" columns (val_* without validation) are dropped."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -272,11 +281,29 @@ def count_traces(model):
 
 
 def _optimizer(spec, model, steps_per_epoch):
-    """The run's optimizer; under AdaLoRA, one that also prunes the ranks to their budget."""
+    """The run's optimizer; under AdaLoRA, one that also prunes the ranks to their budget; with
+    ULMFiT's gradual unfreezing or discriminative rates, one that applies them per layer group."""
     optimizer = make_optimizer(spec.train, steps_per_epoch)
     if spec.model.peft.method == "adalora":
         return adalora.wrap_optimizer(optimizer, model, spec.model.peft, steps_per_epoch * spec.train.epochs)
+    if _ulmfit(spec.train):
+        groups = ulmfit.layer_groups(model, rnn_layer_groups(model))
+        return ulmfit.wrap_optimizer(optimizer, groups, spec.train.layer_lr_factor, spec.train.unfreeze == "gradual")
     return optimizer
+
+
+def _ulmfit(train_config):
+    """Whether the run trains layer groups apart (gradual unfreezing, discriminative rates)."""
+    return train_config.unfreeze != "none" or train_config.layer_lr_factor != 1
+
+
+def rnn_layer_groups(model):
+    """An RNN classifier's layer groups, bottom to top, as fastai's ULMFiT splits an AWD-LSTM: the
+    embedding with the first recurrent layer, then each recurrent layer, then the head (every
+    other layer: `[]`)."""
+    recurrent = [layer.name for layer in model.layers if layer.name.startswith(tuple(f"{c}_" for c in CELLS))]
+    recurrent += [layer.name for layer in model.layers if layer.name.startswith("bidirectional_")]
+    return [["embedding", recurrent[0]], *([name] for name in recurrent[1:]), []]
 
 
 def _save_best(model, paths, peft):
@@ -330,7 +357,13 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
                 train_ds,
                 validation_data=val_ds,
                 epochs=spec.train.epochs,
-                callbacks=_callbacks(paths, spec, validating, replayable),
+                callbacks=run_callbacks(
+                    paths,
+                    spec,
+                    validating,
+                    replayable,
+                    first=[ulmfit.GradualUnfreezing()] if _ulmfit(spec.train) else (),
+                ),
                 shuffle=False,  # the pipeline shuffles
                 verbose=spec.train.verbose,
                 **steps,
@@ -391,7 +424,7 @@ def train(config, resume=False, log=print):
     strategy = make_strategy(
         config.train.strategy, config.train.devices, config.train.model_parallel, config.model.kind
     )
-    _seed(config.train)
+    seed(config.train)
     replicas = strategy.num_replicas_in_sync
     if config.data.batch_size % replicas:
         raise ConfigError(
@@ -405,7 +438,7 @@ def train(config, resume=False, log=print):
         checkpoint = _read_checkpoint(config)
         spec = resolve_spec(config, train_examples, checkpoint, strategy)
         if is_chief(strategy):
-            paths = _run_paths(spec, resume)
+            paths = run_paths(spec, resume)
             if resume:  # files a killed process was writing (model.keras, backup states)
                 for folder in (paths.root, paths.backup):
                     remove_temporaries(folder)
@@ -430,7 +463,10 @@ def train(config, resume=False, log=print):
 
 def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
     """train() once the data is read, the spec resolved and the run directory settled."""
-    preprocessor = data.make_preprocessor(spec, train_examples.texts, checkpoint)
+    if spec.init_from is not None:  # the pretrained run's vocabulary and cleaning
+        preprocessor = checkpoint.preprocessor_for(spec.data.max_len)
+    else:
+        preprocessor = data.make_preprocessor(spec, train_examples.texts, checkpoint)
     paths.root.mkdir(parents=True, exist_ok=True)
     log(f"run directory: {paths.root}")
     save_config(spec, paths.config)
@@ -440,12 +476,12 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
     )
     log(f"strategy: {describe(strategy)}")
     preprocessor.save_vocabulary(paths.vocabulary)
-    with _dtype_policy(spec.train.precision):
+    with dtype_policy(spec.train.precision):
         model, train_seconds, facts = _fit(
             spec, paths, train_examples, evaluated.get("validation"), preprocessor, strategy, checkpoint, log
         )
 
-    history = _history_from_csv(paths.history)
+    history = history_from_csv(paths.history)
     epochs_run = len(history.get("loss", []))
     if is_multi_worker(strategy):  # workers can compare
         log(f"final weights sha256 {_weights_digest(model)}")

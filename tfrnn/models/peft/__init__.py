@@ -17,10 +17,10 @@ of the base encoder they belong to.
 
 import math
 
-from tfrnn.models.peft import adalora, adapter, dora, ia3, lora, prefix, qlora
+from tfrnn.models.peft import adalora, adapter, dora, ia3, lora, prefix, qlora, rnn
 from tfrnn.models.peft.checkpoint import fingerprint, load_adapter, save_adapter
 
-# model.peft.method -> (apply(backbone, peft), merge(backbone) or None: stays as it is).
+# model.peft.method -> (apply(backbone, peft), merge(backbone) or None: stays as it is), for BERT.
 METHODS = {
     "lora": (lora.apply, lora.merge),
     "qlora": (qlora.apply, qlora.merge),
@@ -32,7 +32,32 @@ METHODS = {
     "adalora": (adalora.apply, adalora.merge),
 }
 
-__all__ = ["METHODS", "apply_peft", "load_adapter", "merge_peft", "parameter_counts", "save_adapter"]
+# The same for a recurrent classifier on a pretrained encoder: (apply(model, peft), merge(model)).
+RNN_METHODS = {"lora": (rnn.apply, rnn.merge)}
+
+__all__ = [
+    "METHODS",
+    "RNN_METHODS",
+    "apply_peft",
+    "encoder_layers",
+    "load_adapter",
+    "merge_peft",
+    "parameter_counts",
+    "save_adapter",
+]
+
+
+def encoder_layers(model):
+    """The pretrained encoder `apply_peft` freezes: a BERT classifier's backbone, or an RNN
+    classifier's embedding and recurrent layers (`tfrnn.models.peft.rnn.encoder_layers`)."""
+    backbone = getattr(model, "backbone", None)
+    return [backbone] if backbone is not None else list(rnn.encoder_layers(model).values())
+
+
+def _method(model, name):
+    """(apply, merge) of method `name` and what they take: the backbone, or an RNN classifier."""
+    backbone = getattr(model, "backbone", None)
+    return (METHODS[name], backbone) if backbone is not None else (RNN_METHODS[name], model)
 
 
 def apply_peft(model, peft):
@@ -42,7 +67,8 @@ def apply_peft(model, peft):
     model then knows its method (`peft_method`) and its base encoder's `peft_fingerprint`.
 
     Args:
-        model: tfrnn.models.bert.BertClassifier. Its `backbone` is the pretrained encoder.
+        model: tfrnn.models.bert.BertClassifier (its `backbone` is the pretrained encoder), or a
+            tfrnn.models.RNNClassifier built on a pretrained language model (LoRA only).
         peft: tfrnn.config.PeftConfig. The method and its settings.
 
     Raises:
@@ -51,20 +77,23 @@ def apply_peft(model, peft):
     """
     if peft.method is None:
         return
-    backbone = model.backbone
+    encoder = encoder_layers(model)
     model.peft_method = peft.method
-    model.peft_fingerprint = fingerprint(backbone)
-    for layer in backbone._flatten_layers(include_self=False):
+    model.peft_fingerprint = fingerprint(encoder)
+    (apply, _), target = _method(model, peft.method)
+    # A backbone itself stays trainable (a layer that is not hides all its weights from training).
+    frozen = encoder if target is model else target._flatten_layers(include_self=False)
+    for layer in frozen:
         layer.trainable = False
-    METHODS[peft.method][0](backbone, peft)
+    apply(target, peft)
 
 
 def merge_peft(model):
     """Folds the method's weights into the encoder where it can (see the module docstring), in
     place: the same outputs from fewer weights and operations. For exports."""
-    merge = METHODS[model.peft_method][1]
+    (_, merge), target = _method(model, model.peft_method)
     if merge is not None:
-        merge(model.backbone)
+        merge(target)
 
 
 def parameter_counts(model):

@@ -18,10 +18,14 @@ from tfrnn.errors import ConfigError
 FORMAT = 1
 
 
-def fingerprint(backbone):
-    """SHA-256 over the encoder's weights (shapes and bytes, in order), as a hex string."""
+def fingerprint(layers):
+    """SHA-256 over the weights of the encoder's layers (shapes and bytes, in order), as a hex string.
+
+    Args:
+        layers: list of keras.layers.Layer. The encoder (a BERT backbone alone, or an RNN's layers).
+    """
     digest = hashlib.sha256()
-    for weight in backbone.weights:
+    for weight in (weight for layer in layers for weight in layer.weights):
         value = keras.ops.convert_to_numpy(weight)
         digest.update(f"{value.shape}{value.dtype}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
