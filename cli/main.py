@@ -249,7 +249,9 @@ def train(overrides, config_path, resume_dir, **flags):
     "plain-text file, a folder of .txt files, 'imdb' (TFDS) or 'embedded'.",
 )
 @click.option("--data-dir", "data_dir", help="TFDS data directory for --data imdb (data.data_dir).")
-@click.option("--model", "model_kind", type=click.Choice(["rnn", "bert"]), help="rnn (AWD-LSTM) or bert (masked LM).")
+@click.option(
+    "--model", "model_kind", type=click.Choice(list(choices.PRETRAIN_KINDS)), help="rnn (AWD-LSTM) or bert (masked LM)."
+)
 @click.option("--checkpoint", help="BERT: continue pretraining this checkpoint (model.bert.checkpoint).")
 @click.option("--init-from", "init_from", help="A tfrnn pretrain run to go on from (its weights and vocabulary).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")

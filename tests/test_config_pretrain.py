@@ -54,7 +54,7 @@ def test_pretrain_errors_name_the_key(overrides, expected):
 def test_init_from_brings_ulmfit_defaults_under_the_overrides():
     config = load_config(None, ["init_from=runs/lm", "train.epochs=2"])
     rnn_defaults = INIT_FROM_DEFAULTS["rnn"]
-    assert config.model.rnn.pooling == "concat" and not config.model.rnn.bidirectional
+    assert config.model.rnn.pooling == "concat"  # bidirectional: the pretrained run decides (False)
     assert (config.train.decay, config.train.unfreeze) == ("slanted", "gradual")
     assert config.train.layer_lr_factor == rnn_defaults["train"]["layer_lr_factor"] == 2.6
     assert config.train.epochs == 2
@@ -85,3 +85,28 @@ def test_language_model_dropouts_are_rates(key):
     with pytest.raises(ConfigError, match=rf"{key}=1.0: expected 0 <= x < 1"):
         load_config(None, [f"{key}=1.0"], task="pretrain")
     assert getattr(load_config(None, [f"{key}=0.0"], task="pretrain").model.rnn, key.split(".")[-1]) == 0.0
+
+
+def test_pretrain_kinds_are_one_table():
+    from tfrnn import choices
+    from tfrnn.config import PRETRAIN_SECTIONS
+
+    assert list(PRETRAIN_SECTIONS) == list(choices.PRETRAIN_KINDS)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["train.layer_lr_factor=2.6"], "train.layer_lr_factor=2.6: a language model trains every layer alike"),
+        (["train.monitor=val_accuracy"], "the RNN language model logs no accuracy"),
+        (["init_from=runs/lm", "data.strip_html=false"], "data.strip_html: the pretrained model"),
+    ],
+)
+def test_pretrain_refuses_settings_it_would_ignore(overrides, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_config(None, overrides, task="pretrain")
+
+
+def test_init_from_refuses_other_cleaning():
+    with pytest.raises(ConfigError, match="data.unicode_form: the pretrained encoder"):
+        load_config(None, ["init_from=runs/lm", "data.unicode_form=NFKC"])

@@ -14,6 +14,13 @@ KINDS = {
     "bert": "a BERT encoder (a checkpoint, or a small one from scratch) -> pooling -> head",
 }
 
+# `tfrnn pretrain`'s model.kind: each has a section in tfrnn.config (PRETRAIN_SECTIONS) and a module
+# tfrnn.training.pretrain_KIND.
+PRETRAIN_KINDS = {
+    "rnn": "an AWD-LSTM language model (next word), from tfrnn's LSTM layers",
+    "bert": "a masked language model (keras-hub's BertMaskedLM), from scratch or a checkpoint",
+}
+
 # model.rnn.cell -> the tfrnn.layers class.
 CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "feedback": "Feedback"}
 

@@ -593,7 +593,7 @@ PRETRAIN_KIND_DEFAULTS = {
 # fall 2.6x per layer down, slanted triangular rates); BERT: as a checkpoint's fine-tuning.
 INIT_FROM_DEFAULTS = {
     "rnn": {
-        "model": {"rnn": {"pooling": "concat", "bidirectional": False, "dropout": 0.1}},
+        "model": {"rnn": {"pooling": "concat", "dropout": 0.1}},
         "train": {
             "optimizer": "adamw",
             "learning_rate": 1e-2,
@@ -606,7 +606,8 @@ INIT_FROM_DEFAULTS = {
             "early_stopping_patience": 0,
         },
     },
-    "bert": KIND_DEFAULTS["bert"],
+    # The masked LM never trains BERT's [CLS] pooler: pool the tokens instead.
+    "bert": {"model": {"bert": {"pooling": "mean"}}},
 }
 
 # The settings of a classifier's section that a pretrained encoder decides (`init_from`).
@@ -615,6 +616,9 @@ INIT_FROM_FIELDS = {
     "bert": ("checkpoint", "lowercase", "strip_accents", *BERT_SCRATCH_FIELDS),
 }
 
+
+# The cleaning settings, which a pretrained vocabulary was learned with (`init_from` decides them).
+CLEANING = ("data.strip_html", "data.unicode_form")
 
 # The settings of a language model that the run it goes on from decides (`init_from`).
 PRETRAIN_DECIDED = {
@@ -966,6 +970,7 @@ def validate(config, given=()):
     _check_paths_are_read(config.data)
     if config.init_from is not None and config.tfrnn_version is None:  # a spec holds what the run decided
         decided = [f"model.{kind}.{name}" for name in INIT_FROM_FIELDS[kind] if f"model.{kind}.{name}" in given]
+        decided += [key for key in CLEANING if key in given]
         if decided:
             raise ConfigError(
                 f"{decided[0]}: the pretrained encoder (init_from={config.init_from}) decides it; leave it unset",
@@ -1004,11 +1009,18 @@ def _validate_pretrain(config, given):
         raise ConfigError(f"task={config.task!r}: a language model's config says task: pretrain", "task")
     if not config.data.sources:
         raise ConfigError("data.sources: empty; name at least one file, folder, 'imdb' or 'embedded'", "data.sources")
-    if config.train.unfreeze != "none":
+    for key, off in (("train.unfreeze", "none"), ("train.layer_lr_factor", 1.0)):
+        if get(config, key) != off:
+            raise ConfigError(
+                f"{key}={get(config, key)}: a language model trains every layer alike (this is for "
+                "`tfrnn train --init-from`)",
+                key,
+            )
+    if config.model.kind == "rnn" and config.train.monitor != "val_loss":
         raise ConfigError(
-            f"train.unfreeze={config.train.unfreeze}: a language model trains every layer (this is for "
-            "`tfrnn train --init-from`)",
-            "train.unfreeze",
+            f"train.monitor={config.train.monitor}: the RNN language model logs no accuracy; monitor val_loss "
+            "(the held-out perplexity's log)",
+            "train.monitor",
         )
     if config.model.kind == "rnn":
         lm = config.model.rnn
@@ -1022,6 +1034,7 @@ def _validate_pretrain(config, given):
     if config.init_from is not None and config.tfrnn_version is None:  # a spec holds what the run decided
         kind = config.model.kind
         decided = [f"model.{kind}.{name}" for name in PRETRAIN_DECIDED[kind] if f"model.{kind}.{name}" in given]
+        decided += [key for key in CLEANING if key in given]
         if decided:
             raise ConfigError(
                 f"{decided[0]}: the pretrained model (init_from={config.init_from}) decides it; leave it unset",

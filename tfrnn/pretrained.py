@@ -31,8 +31,26 @@ class PretrainedRun:
         """`data` (a data section) with this run's cleaning: the vocabulary was learned with it."""
         return dataclasses.replace(data, strip_html=self.spec.data.strip_html, unicode_form=self.spec.data.unicode_form)
 
+    def _check_max_len(self, data):
+        """A BERT's sequences fit its position embeddings.
+
+        Raises:
+            ConfigError: data.max_len beyond them.
+        """
+        if self.kind == "bert" and data.max_len > self.max_sequence_length:
+            raise ConfigError(
+                f"data.max_len={data.max_len}: the pretrained BERT ({self.paths.root}) has position "
+                f"embeddings for {self.max_sequence_length} tokens",
+                "data.max_len",
+            )
+
     def architecture_of(self, config):
-        """A PretrainConfig going on from this run, with this run's architecture and cleaning."""
+        """A PretrainConfig going on from this run, with this run's architecture and cleaning.
+
+        Raises:
+            ConfigError: data.max_len beyond what a BERT's position embeddings cover.
+        """
+        self._check_max_len(config.data)
         mine = self.spec.model.section
         section = dataclasses.replace(
             config.model.section, **{name: getattr(mine, name) for name in PRETRAIN_DECIDED[self.kind]}
@@ -52,12 +70,7 @@ class PretrainedRun:
             decided = {name: getattr(lm, name) for name in INIT_FROM_FIELDS["rnn"] if hasattr(lm, name)}
             decided.update(cell="lstm", bidirectional=False, vocab_size=self.model.preprocessor.vocabulary_size)
         else:
-            if config.data.max_len > self.max_sequence_length:
-                raise ConfigError(
-                    f"data.max_len={config.data.max_len}: the pretrained BERT ({self.paths.root}) has position "
-                    f"embeddings for {self.max_sequence_length} tokens",
-                    "data.max_len",
-                )
+            self._check_max_len(config.data)
             backbone = self.model.backbone
             decided = dict(
                 checkpoint=None,
@@ -96,5 +109,14 @@ class PretrainedRun:
         return self.model.backbone.max_sequence_length
 
     def load_backbone(self, dtype=None):
-        """The pretrained BERT encoder (the language model's own backbone)."""
-        return self.model.backbone
+        """A copy of the pretrained BERT encoder, made where it is called (under a strategy's
+        scope and the dtype policy), as a checkpoint's `load_backbone` makes one.
+
+        Args:
+            dtype: str or None. A dtype policy name; None is the global one.
+        """
+        source = self.model.backbone
+        config = {k: v for k, v in source.get_config().items() if k not in ("name", "trainable", "dtype")}
+        backbone = type(source)(**config, dtype=dtype)
+        backbone.set_weights(source.get_weights())
+        return backbone

@@ -186,8 +186,9 @@ def load_run(run_dir):
     return LoadedRun(paths, spec, _load_model_file(paths, "train"))
 
 
-def _load_model_file(paths, command):
-    """RUN/model.keras with its preprocessor; ConfigError when missing or unreadable."""
+def _load_model_file(paths, command, compile=True):
+    """RUN/model.keras with its preprocessor (and, with `compile`, its optimizer's state);
+    ConfigError when missing or unreadable."""
     if not paths.model.is_file():
         raise ConfigError(
             f"{paths.model}: missing; has the run in {paths.root} finished? (tfrnn {command} --resume {paths.root})"
@@ -195,7 +196,7 @@ def _load_model_file(paths, command):
     import keras  # tfrnn registered its classes with Keras when it was imported (tfrnn.saving)
 
     try:
-        model = keras.saving.load_model(paths.model)
+        model = keras.saving.load_model(paths.model, compile=compile)
     except Exception as error:  # a damaged file, or one of another tfrnn's classes
         reason = " ".join(str(error).split("\n")[0].split())[:300]
         raise ConfigError(
@@ -234,7 +235,9 @@ def load_pretrained(run_dir, kind, option="init_from"):
         raise ConfigError(
             f"{option}={run_dir}: a model.kind={spec.model.kind} language model; this run is model.kind={kind}", option
         )
-    return PretrainedRun(paths, spec, _load_model_file(paths, "pretrain"))
+    if not paths.metrics.is_file():
+        raise ConfigError(f"{option}={run_dir}: unfinished; finish it with tfrnn pretrain --resume {run_dir}", option)
+    return PretrainedRun(paths, spec, _load_model_file(paths, "pretrain", compile=False))
 
 
 def _rebuild_peft_model(paths, spec):

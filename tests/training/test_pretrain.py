@@ -200,4 +200,30 @@ def test_bert_masked_lm_pretraining_then_init_from(tmp_path):
     assert run.model.preprocessor.get_vocabulary() == pretrained.model.preprocessor.get_vocabulary()
     with pytest.raises(ConfigError, match="position embeddings for 32 tokens"):
         train(tiny_config(tmp_path, "too-long", "model.kind=bert", f"init_from={result.run_dir}", "data.max_len=64"))
+    with pytest.raises(ConfigError, match="position embeddings for 32 tokens"):  # the next pretraining stage
+        stage2 = [f"init_from={result.run_dir}", "data.max_len=64", f"output_dir={tmp_path}", "run_name=too-long"]
+        pretrain(load_config(None, ["model.kind=bert", *stage2], task="pretrain"), log=quiet)
     assert not (tmp_path / "too-long").exists()
+
+
+def test_layer_groups_of_a_pretrained_classifier(tiny_lm_run):
+    """fastai's split: the embedding, each LSTM, the head; layers a PEFT method froze are left out."""
+    from tfrnn.config import PeftConfig
+    from tfrnn.models.peft import apply_peft
+    from tfrnn.training import ulmfit
+
+    pretrained = load_pretrained(tiny_lm_run.run_dir, "rnn")
+    spec = pretrained.classifier_of(load_config(None, [f"init_from={tiny_lm_run.run_dir}"]))
+    classifier = build_classifier(spec.model, pretrained.preprocessor_for(50), 2, pretrained)
+    assert ulmfit.rnn_layer_groups(classifier) == [["embedding"], ["lstm_0"], ["lstm_1"], []]
+    apply_peft(classifier, PeftConfig(method="lora", rank=2, targets=["lstm_1"]))
+    assert ulmfit.rnn_layer_groups(classifier) == [["lstm_1"], []]
+    groups = ulmfit.layer_groups(classifier, ulmfit.rnn_layer_groups(classifier))
+    assert [len(group) for group in groups] == [5, 2]  # A and B of both kernels and the bias; the head
+
+
+def test_an_unfinished_pretrain_run_is_refused(tiny_lm_run, tmp_path):
+    run = copy_run(tiny_lm_run.run_dir, tmp_path)
+    (run / "metrics.json").unlink()
+    with pytest.raises(ConfigError, match="unfinished; finish it with tfrnn pretrain --resume"):
+        load_pretrained(run, "rnn")

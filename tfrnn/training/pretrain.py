@@ -8,6 +8,7 @@ epoch by held-out loss), history.csv, metrics.json, training_curves.png, logs/, 
 
 import dataclasses
 import math
+import os
 import shutil
 import time
 
@@ -18,15 +19,15 @@ from tfrnn.config import resolve, save_config
 from tfrnn.data.text_sources import read_documents, split_documents
 from tfrnn.distribute import auto_jit_compile, auto_precision, describe, is_multi_worker, make_strategy
 from tfrnn.errors import ConfigError, DataError, Interrupted
-from tfrnn.files import atomic_path, remove_temporaries
-from tfrnn.runs import load_pretrained, write_json
+from tfrnn.files import remove_temporaries
+from tfrnn.runs import write_json
 from tfrnn.training import reports
 from tfrnn.training.optimizers import make_optimizer
 from tfrnn.training.train import (
     TrainResult,
-    _read_checkpoint,
     dtype_policy,
     history_from_csv,
+    read_encoder,
     run_callbacks,
     run_paths,
     seed,
@@ -98,7 +99,9 @@ def pretrain(config, resume=False, log=print):
         for source, count in counts.items():
             log(f"text: {count} documents from {source}")
         train_docs, held_out = split_documents(documents, config.data.validation_split, config.train.seed)
-        base = load_pretrained(config.init_from, config.model.kind, "init_from") if config.init_from else None
+        if config.init_from is not None:  # found again from anywhere (--resume)
+            config = dataclasses.replace(config, init_from=os.path.abspath(config.init_from))
+        base = read_encoder(config)  # the run it goes on from, a BERT checkpoint, or None
         spec = _resolve(config, base, strategy)
         paths = run_paths(spec, resume)
         if resume:
@@ -117,14 +120,12 @@ def pretrain(config, resume=False, log=print):
 
 
 def _resolve(config, base, strategy):
-    """The spec: the run it goes on from decides the architecture; the BERT checkpoint the case rules."""
-    if base is not None:
+    """The spec: the run it goes on from decides the architecture; a BERT's base the case rules."""
+    if config.init_from is not None:
         config = base.architecture_of(config)
     decided = dict(jit_compile=auto_jit_compile(strategy), precision=auto_precision(strategy))
-    if config.model.kind == "bert":
-        checkpoint = base or _read_checkpoint(config)
-        if checkpoint is not None:
-            decided.update(lowercase=checkpoint.lowercase, strip_accents=checkpoint.strip_accents)
+    if config.model.kind == "bert" and base is not None:
+        decided.update(lowercase=base.lowercase, strip_accents=base.strip_accents)
     return resolve(config, **decided)
 
 
@@ -162,16 +163,11 @@ def _pretrain(spec, paths, strategy, train_docs, held_out, base, log):
 
 
 def _preprocessor(spec, texts, base):
-    """The language model's preprocessor: the run it goes on from's, else learned from `texts`."""
-    if base is not None:
+    """The language model's preprocessor: the run it goes on from's, a checkpoint's vocabulary,
+    else one learned from `texts`."""
+    if spec.init_from is not None:
         return base.preprocessor_for(spec.data.max_len)
-    return data.make_preprocessor(spec, texts, _read_checkpoint(spec) if spec.model.kind == "bert" else None)
-
-
-def save_model(model, path):
-    """Saves `model` as a .keras file, atomically (a reader never sees half a file)."""
-    with atomic_path(path) as staging:
-        model.save(staging)
+    return data.make_preprocessor(spec, texts, base)
 
 
 def compile_and_fit(model, spec, paths, train_ds, val_ds, steps, extra_callbacks=()):

@@ -8,11 +8,11 @@ import keras
 
 from tfrnn.data.masked_lm import make_masked_lm_dataset
 from tfrnn.errors import ConfigError
-from tfrnn.models.bert import BertMaskedLM, compile_masked_lm, read_checkpoint
+from tfrnn.models.bert import BertMaskedLM, compile_masked_lm
 from tfrnn.models.bert.classifier import random_backbone
 from tfrnn.training.optimizers import make_optimizer
-from tfrnn.training.pretrain import Fitted, save_model
-from tfrnn.training.train import run_callbacks
+from tfrnn.training.pretrain import Fitted
+from tfrnn.training.train import run_callbacks, save_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +43,10 @@ def make_data(spec, preprocessor, train_docs, held_out, log):
 
 
 def _backbone(spec, preprocessor, base):
-    if base is not None:  # the next stage of a pretrain run
+    """The encoder: `base`'s (a checkpoint, or the pretrain run this one goes on from), else fresh."""
+    if base is not None:
         return base.load_backbone()
     bert = spec.model.bert
-    if bert.checkpoint:
-        return read_checkpoint(bert.checkpoint).load_backbone()
     return random_backbone(preprocessor.vocabulary_size, bert.layers, bert.hidden_dim, bert.heads, spec.data.max_len)
 
 
@@ -76,7 +75,7 @@ def fit_language_model(spec, paths, preprocessor, data, base, log):
     )
     if val_ds is None:  # the checkpoint kept the best training loss
         save_model(model, paths.model)
-        return Fitted({"parameters": int(model.count_params())}, "accuracy", "no held-out text")
+        return Fitted({"parameters": int(model.count_params())}, "perplexity", "no held-out text")
     best = keras.saving.load_model(paths.model)
     result = best.evaluate(val_ds, steps=val_steps, verbose=0, return_dict=True)
     metrics = {
@@ -86,4 +85,4 @@ def fit_language_model(spec, paths, preprocessor, data, base, log):
         "perplexity": round(float(result["perplexity"]), 3),
     }
     summary = f"held-out masked-LM accuracy {metrics['masked_lm_accuracy']:.4f}, perplexity {metrics['perplexity']:.2f}"
-    return Fitted(metrics, "accuracy", summary)
+    return Fitted(metrics, "perplexity", summary)

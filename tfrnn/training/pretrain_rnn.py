@@ -9,7 +9,8 @@ from tfrnn.data.lm_stream import stream_dataset
 from tfrnn.errors import DataError
 from tfrnn.models.language_model import RNNLanguageModel
 from tfrnn.models.transfer import copy_layer_weights
-from tfrnn.training.pretrain import Fitted, Perplexity, StreamStates, compile_and_fit, save_model
+from tfrnn.training.pretrain import Fitted, Perplexity, StreamStates, compile_and_fit
+from tfrnn.training.train import save_model
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,6 @@ import keras
 import tensorflow as tf
 
 from tfrnn import data
-from tfrnn.choices import CELLS
 from tfrnn.config import resolve, save_config
 from tfrnn.distribute import (
     auto_jit_compile,
@@ -87,7 +86,7 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def _read_checkpoint(config):
+def read_encoder(config):
     """The run's pretrained encoder, read once (a checkpoint's files may be remote): the
     `tfrnn pretrain` run of `init_from` (`tfrnn.pretrained.PretrainedRun`), the BERT checkpoint
     (`tfrnn.models.bert.Checkpoint`), or None."""
@@ -287,7 +286,7 @@ def _optimizer(spec, model, steps_per_epoch):
     if spec.model.peft.method == "adalora":
         return adalora.wrap_optimizer(optimizer, model, spec.model.peft, steps_per_epoch * spec.train.epochs)
     if _ulmfit(spec.train):
-        groups = ulmfit.layer_groups(model, rnn_layer_groups(model))
+        groups = ulmfit.layer_groups(model, ulmfit.rnn_layer_groups(model))
         return ulmfit.wrap_optimizer(optimizer, groups, spec.train.layer_lr_factor, spec.train.unfreeze == "gradual")
     return optimizer
 
@@ -297,13 +296,10 @@ def _ulmfit(train_config):
     return train_config.unfreeze != "none" or train_config.layer_lr_factor != 1
 
 
-def rnn_layer_groups(model):
-    """An RNN classifier's layer groups, bottom to top, as fastai's ULMFiT splits an AWD-LSTM: the
-    embedding with the first recurrent layer, then each recurrent layer, then the head (every
-    other layer: `[]`)."""
-    recurrent = [layer.name for layer in model.layers if layer.name.startswith(tuple(f"{c}_" for c in CELLS))]
-    recurrent += [layer.name for layer in model.layers if layer.name.startswith("bidirectional_")]
-    return [["embedding", recurrent[0]], *([name] for name in recurrent[1:]), []]
+def save_model(model, path):
+    """Saves `model` as a .keras file, atomically (a reader never sees half a file)."""
+    with atomic_path(path) as staging:
+        model.save(staging)
 
 
 def _save_best(model, paths, peft):
@@ -311,8 +307,7 @@ def _save_best(model, paths, peft):
     if peft.method is not None:
         write_adapter(model, paths.adapter)
     else:
-        with atomic_path(paths.model) as staging:
-            model.save(staging)
+        save_model(model, paths.model)
 
 
 def _peft_facts(model, paths, peft):
@@ -435,7 +430,7 @@ def train(config, resume=False, log=print):
     paths = None
     try:  # Ctrl-C while reading the data (a download, a large file) is Interrupted too
         train_examples, evaluated = _load_splits(config, log)
-        checkpoint = _read_checkpoint(config)
+        checkpoint = read_encoder(config)
         spec = resolve_spec(config, train_examples, checkpoint, strategy)
         if is_chief(strategy):
             paths = run_paths(spec, resume)

@@ -31,6 +31,23 @@ import keras
 from keras import ops
 
 
+def rnn_layer_groups(model):
+    """An RNN classifier's layer groups, bottom to top, as fastai's ULMFiT splits an AWD-LSTM
+    classifier: the embedding, each recurrent layer, then the head (`[]`: every other layer).
+    Layers without trainable variables (frozen by a PEFT method) are left out.
+
+    Args:
+        model: tfrnn.models.RNNClassifier. Built.
+
+    Returns:
+        list of lists of layer names, for `layer_groups`.
+    """
+    from tfrnn.models.peft.rnn import encoder_layers  # keras only
+
+    encoder = [name for name, layer in encoder_layers(model).items() if layer.trainable_variables]
+    return [*([name] for name in encoder), []]
+
+
 def layer_groups(model, names):
     """The model's trainable variables in groups, bottom to top, from their layers' names.
 

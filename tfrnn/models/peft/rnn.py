@@ -1,7 +1,8 @@
 """LoRA for a recurrent classifier on a pretrained encoder (`tfrnn train --init-from`): the
 embedding (Keras' `Embedding.enable_lora`) and the recurrent layers' `kernel` and
-`recurrent_kernel` (`tfrnn.layers.lora`, the same semantics) take W + (alpha / rank) A B; the
-rest of the encoder stays frozen, and the head trains.
+`recurrent_kernel` (`tfrnn.layers.lora`, the same semantics) take W + (alpha / rank) A B. As
+with Keras' LoRA (and tfrnn's on BERT), a target layer's bias trains too; every other weight of
+the encoder stays frozen, and the head trains.
 """
 
 from tfrnn.errors import ConfigError
@@ -80,6 +81,7 @@ def merge(model):
             if layer.lora_enabled:
                 merged = layer.embeddings  # (vocab, dim), the update added
                 layer.lora_enabled = False
+                layer.lora_rank = None
                 layer._embeddings.assign(merged)
             continue
         for part in _directions(layer):
