@@ -137,10 +137,23 @@ def test_predict_on_a_language_model_run_says_what_to_do(tiny_lm_run):
         load_run(tiny_lm_run.run_dir)
 
 
-def test_resumed_pretraining_finishes(tiny_lm_run, tmp_path):
-    run = copy_run(tiny_lm_run.run_dir, tmp_path)
+def test_interrupted_pretraining_resumes(tmp_path, monkeypatch):
+    """Ctrl-C after epoch 1 names the resume command; --resume finishes the run from its backup."""
+    from tests.training.test_train import _InterruptAtEpochEnd
+    from tfrnn.errors import Interrupted
+    from tfrnn.training import pretrain as pretrain_module
+
+    made = pretrain_module.run_callbacks
+    monkeypatch.setattr(pretrain_module, "run_callbacks", lambda *a, **k: [*made(*a, **k), _InterruptAtEpochEnd(0)])
+    with pytest.raises(Interrupted, match="tfrnn pretrain --resume"):
+        pretrain(tiny_lm_config(tmp_path, "cut"), log=quiet)
+    monkeypatch.setattr(pretrain_module, "run_callbacks", made)
+    spec = load_config(tmp_path / "cut" / "config.yaml", task="pretrain")
+    result = pretrain(spec, resume=True, log=quiet)
+    assert result.metrics["epochs_run"] == 2 and result.metrics["perplexity"] > 1
+    assert (tmp_path / "cut" / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
     with pytest.raises(ConfigError, match="finished already"):
-        pretrain(load_config(run / "config.yaml", [f"output_dir={tmp_path}"], task="pretrain"), resume=True, log=quiet)
+        pretrain(spec, resume=True, log=quiet)
 
 
 def test_lora_on_a_pretrained_rnn(tiny_lm_run, tmp_path):
