@@ -32,6 +32,7 @@ def test_pretrain_run_directory(tiny_lm_run):
     assert metrics["epochs_run"] == 2 and metrics["train_tokens"] > 0 and metrics["tokens_per_second"] > 0
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["held_out_loss"]), rel=1e-3)
     assert metrics["perplexity"] < metrics["vocabulary_size"]  # it learned something
+    assert len(metrics["per_epoch"]["val_perplexity"]) == 2 and min(metrics["per_epoch"]["val_perplexity"]) > 1
     header = paths.history.read_text().splitlines()[0].split(",")
     assert "val_perplexity" in header and "val_loss" in header
 

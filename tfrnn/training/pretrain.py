@@ -154,6 +154,8 @@ def _pretrain(spec, paths, strategy, train_docs, held_out, base, log):
         "train_documents": len(train_docs),
         "held_out_documents": len(held_out),
         "vocabulary_size": preprocessor.vocabulary_size,
+        # The held-out figures of every epoch (val_loss, val_perplexity; a BERT's val_accuracy too).
+        "per_epoch": {key: [round(v, 5) for v in values] for key, values in history.items() if key.startswith("val_")},
         **fitted.metrics,
     }
     reports.plot_training_curves(history, paths.curves, metrics=("loss", fitted.curve))
