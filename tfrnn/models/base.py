@@ -34,7 +34,40 @@ def logits_head(x, num_classes, dropout):
     return keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
 
-class Classifier(keras.Model):
+def keep_preprocessor(model, preprocessor):
+    """Sets `model.preprocessor`, which runs in tf.data and in exported graphs, never inside the
+    model's steps: its string lookups must not turn `jit_compile` off for the whole model.
+
+    Args:
+        model: keras.Model.
+        preprocessor: tfrnn.data.TextPreprocessor or None.
+    """
+    model.preprocessor = preprocessor
+    if preprocessor is not None:
+        for layer in preprocessor._flatten_layers():
+            layer.supports_jit = True
+
+
+class PreprocessorConfig:
+    """Mixin of a model whose `config` holds its constructor arguments and which owns a
+    preprocessor (`keep_preprocessor`): both are serialized, and `from_config` calls the
+    constructor."""
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, **self.config}
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("preprocessor"), dict):
+            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
+        return cls(**config)
+
+
+class Classifier(PreprocessorConfig, keras.Model):
     """A functional model over token ids, built in `__init__` from its constructor arguments,
     that owns the preprocessor turning raw text into those ids (keras-hub's task pattern).
 
@@ -56,25 +89,7 @@ class Classifier(keras.Model):
     def __init__(self, inputs, outputs, config, preprocessor=None, **kwargs):
         super().__init__(inputs, outputs, **kwargs)
         self.config = config
-        self.preprocessor = preprocessor
-        if preprocessor is not None:
-            # The preprocessor runs in tf.data and in exported graphs, never inside the model's
-            # steps: its string lookups must not turn `jit_compile` off for the whole model.
-            for layer in preprocessor._flatten_layers():
-                layer.supports_jit = True
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, **self.config}
-        if self.preprocessor is not None:
-            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("preprocessor"), dict):
-            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+        keep_preprocessor(self, preprocessor)
 
     def _text_batches(self, x, batch_size, labels=None):
         """`x` (and `labels`) as preprocessed batches when `x` is raw text (a list or 1-D array

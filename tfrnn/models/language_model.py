@@ -16,6 +16,7 @@ from keras import ops
 
 from tfrnn import layers
 from tfrnn.layers.regularization import ActivationRegularization, EmbeddingDropout, locked_dropout
+from tfrnn.models.base import PreprocessorConfig, keep_preprocessor
 
 
 def log_uniform_probability(ids, vocab_size):
@@ -121,7 +122,7 @@ class TiedSoftmax(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfrnn")
-class RNNLanguageModel(keras.Model):
+class RNNLanguageModel(PreprocessorConfig, keras.Model):
     """AWD-LSTM-style language model over a continuous stream of token ids (truncated BPTT).
 
     token ids `(batch, bptt)` -> embedding (+ embedding dropout) -> locked dropout -> L stateful
@@ -195,10 +196,7 @@ class RNNLanguageModel(keras.Model):
         super().__init__(token_ids, x, **kwargs)
         self.tied_softmax = TiedSoftmax(embedding, seed=seeded(2 * num_layers + 2), name="tied_softmax")
         self.sampled = sampled
-        self.preprocessor = preprocessor
-        if preprocessor is not None:  # it runs in tf.data, never in the model's steps (see models.base)
-            for layer in preprocessor._flatten_layers():
-                layer.supports_jit = True
+        keep_preprocessor(self, preprocessor)
         self.config = dict(
             vocab_size=vocab_size,
             embedding_dim=embedding_dim,
@@ -266,16 +264,3 @@ class RNNLanguageModel(keras.Model):
             loss = ops.divide_no_nan(ops.sum(losses * weights), ops.sum(weights))
         # Keras' aggregation of added losses also scales them for a multi-replica strategy.
         return ops.sum(ops.stack([self._aggregate_additional_loss(v) for v in [loss, *self.losses]]))
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, **self.config}
-        if self.preprocessor is not None:
-            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("preprocessor"), dict):
-            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
