@@ -8,15 +8,24 @@ gRPC, and in-process SavedModel throughput against `model.predict` on the same t
    (the stubs of tensorflow-serving-api; one channel per client). Reports requests/s, p50 and p99
    latency, errors (non-200 answers, failed RPCs and failed connections; goal: zero) and the server
    process's peak RSS during the run (psutil, sampled every 50 ms; without psutil, the kernel's
-   VmHWM from /proc/PID/status, the peak since the process started).
+   VmHWM from /proc/PID/status, the peak since the process started), and the CPU time the server
+   and the clients spent per answered request (/proc/PID/stat, os.times).
+   `--batching both` (default) loads each API four times, off, on, on, off: `--enable_batching`
+   with `--batching-parameters-file` (else TF Serving's defaults). `--baseline CHECKOUT` also
+   loads another tfrnn source checkout's own `tfrnn serve` over REST, interleaved with this one's
+   (baseline, this, this, baseline): the goal of issue 12 compares with the server of commit
+   095e927, where 556 requests/s were measured on a faster day of this machine.
 2. In process: the SavedModel's `serving_default` on raw text against the run's Keras model
    (`model.predict` on the raw texts, its preprocessor included) at batch 1 and 256,
    interleaved A B B A; the ratio is SavedModel / predict throughput.
 
-    python benchmarks/serve_load.py --markdown docs/benchmarks.md
+    python benchmarks/serve_load.py --markdown docs/benchmarks.md \
+        --batching-parameters-file benchmarks/configs/batching_one_thread.config --baseline CHECKOUT
+    (CHECKOUT: `git worktree add /tmp/old 095e927`)
 """
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -42,9 +51,11 @@ from tests.fixtures import free_ports  # noqa: E402
 MODEL = "lstm"
 
 
-def server_command(root, port, grpc_port):
+def server_command(root, port, grpc_port, batching=None):
     """`tfrnn serve` on `root`: REST on `port` and gRPC on `grpc_port`, both on loopback (the same
-    command for both APIs, as `tfrnn serve` serves both by default; only the clients differ)."""
+    command for both APIs, as `tfrnn serve` serves both by default; only the clients differ), with
+    `--enable_batching` when `batching` (True: TF Serving's default parameters; a path: that
+    `--batching_parameters_file`)."""
     return [
         "tfrnn",
         "serve",
@@ -55,6 +66,8 @@ def server_command(root, port, grpc_port):
         str(port),
         "--grpc-port",
         str(grpc_port),
+        *(["--enable_batching"] if batching else []),
+        *(["--batching_parameters_file", str(batching)] if batching not in (None, False, True) else []),
     ]
 
 
@@ -123,6 +136,21 @@ class PeakRss:
             self._thread.join()
         else:
             self.peak = _vm_hwm(self.pid)
+
+
+def _commit(checkout):
+    """The short commit of a git checkout, or its folder name."""
+    done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or Path(checkout).name
+
+
+def cpu_seconds(pid=None):
+    """User + system CPU seconds of process `pid` so far (/proc/PID/stat), or of this process."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _vm_hwm(pid):
@@ -217,37 +245,62 @@ def grpc_client(grpc_port, texts):
     return send, Session
 
 
-def measure(api, root, texts, clients, seconds, work):
-    """A fresh `tfrnn serve` under load on one API: a dict of figures."""
+def baseline_command(checkout, root, port, work):
+    """`tfrnn serve` of another tfrnn source checkout (REST only), and the environment that makes
+    Python import that checkout's `tfrnn` and `tfrnn_cli` (its cli/)."""
+    links = work / "baseline-path"
+    links.mkdir(exist_ok=True)
+    for name, target in (("tfrnn", "tfrnn"), ("tfrnn_cli", "cli")):
+        if not (links / name).exists():
+            (links / name).symlink_to(Path(checkout).resolve() / target)
+    command = [sys.executable, "-c", "from tfrnn_cli.main import main; main()", "serve", str(root)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    return command, {**os.environ, "PYTHONPATH": str(links)}
+
+
+def measure(api, root, texts, clients, seconds, work, batching=None, baseline=None):
+    """A fresh `tfrnn serve` (with `--enable_batching` when `batching`; the one of the source
+    checkout `baseline` instead, when given) under load on one API: a dict of figures."""
     port, grpc_port = free_ports(2)
-    command = server_command(root, port, grpc_port)
+    command, env = server_command(root, port, grpc_port, batching), None
+    if baseline:
+        command, env = baseline_command(baseline, root, port, work)
     log_path = work / f"serve-{api}.log"
     log = open(log_path, "w")  # a pipe nobody reads would fill up and stall the server
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_until_up(
             f"http://127.0.0.1:{port}/v1/models/{MODEL}",
             server,
             log_path,
-            f"127.0.0.1:{grpc_port}",
+            None if baseline else f"127.0.0.1:{grpc_port}",
         )
         idle = rss_now(server.pid)
         send, session = rest_client(port) if api == "REST" else grpc_client(grpc_port, texts)
+        cpu = (cpu_seconds(server.pid), cpu_seconds())
         with PeakRss(server.pid) as peak:
             latencies, errors = load_run_for(send, session, clients, seconds, texts)
+        server_cpu, client_cpu = cpu_seconds(server.pid) - cpu[0], cpu_seconds() - cpu[1]
     finally:
         server.terminate()
         server.wait(60)
         log.close()
     p50, p99 = (np.percentile(latencies, q) * 1000 if latencies else float("nan") for q in (50, 99))
-    command_text = re.sub(r"(--(grpc-)?port) [0-9]+", r"\1 PORT", " ".join(["tfrnn serve EXPORT_ROOT", *command[3:]]))
+    shown = (
+        ["CHECKOUT's tfrnn serve EXPORT_ROOT", *command[5:]] if baseline else ["tfrnn serve EXPORT_ROOT", *command[3:]]
+    )
+    command_text = re.sub(r"(--(grpc-)?port) [0-9]+", r"\1 PORT", " ".join(shown))
     return {
         "api": api,
+        "server": f"baseline `{_commit(baseline)}`" if baseline else "this checkout",
+        "batching": batching,
         "rate": len(latencies) / seconds,
         "p50": p50,
         "p99": p99,
         "errors": errors,
         "answered": len(latencies),
+        "server_cpu_ms": server_cpu * 1000 / max(len(latencies), 1),
+        "client_cpu_ms": client_cpu * 1000 / max(len(latencies), 1),
         "idle_mib": idle / 2**20,
         "peak_mib": peak.peak / 2**20,
         "rss_method": peak.method,
@@ -291,6 +344,19 @@ def main():
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--apis", default="REST,gRPC", help="comma-separated: REST, gRPC (default: both)")
     parser.add_argument("--skip-in-process", action="store_true", help="only the load runs")
+    parser.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="also load a tfrnn source checkout's own `tfrnn serve` over REST, interleaved with this one's "
+        "(baseline, this, this, baseline; this one without batching)",
+    )
+    parser.add_argument("--batching-parameters-file", help="with batching: these parameters, not the defaults")
+    parser.add_argument(
+        "--batching",
+        choices=["off", "on", "both"],
+        default="both",
+        help="run the server without and/or with --enable_batching (both: off, on, on, off per API)",
+    )
     parser.add_argument("--markdown", metavar="PATH")
     args = parser.parse_args()
     apis = [api.strip() for api in args.apis.split(",") if api.strip()]
@@ -303,7 +369,18 @@ def main():
     )
     export_dir = export_run(run_dir, work / "saved_models" / MODEL)
     texts = load_examples(load_config(None, []).data, "test").texts
-    results = [measure(api, work / "saved_models", texts, args.clients, args.seconds, work) for api in apis]
+    on = args.batching_parameters_file or True
+    order = {"off": [None], "on": [on], "both": [None, on, on, None]}[args.batching]
+    results = [
+        measure(api, work / "saved_models", texts, args.clients, args.seconds, work, batching)
+        for api in apis
+        for batching in order
+    ]
+    if args.baseline:
+        results += [
+            measure("REST", work / "saved_models", texts, args.clients, args.seconds, work, baseline=baseline)
+            for baseline in (args.baseline, None, None, args.baseline)
+        ]
     for result in results:
         print(result)
     rows = []
@@ -313,25 +390,29 @@ def main():
             ours, keras_rate, ratio = in_process(run, export_dir, texts * (1 + 256 * 20 // len(texts)), batch)
             rows.append(f"| {batch} | {ours:,.0f} | {keras_rate:,.0f} | {ratio:.2f} |")
     load_rows = [
-        f"| {r['api']} | **{r['rate']:,.0f}** | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {r['answered']:,} "
+        f"| {r['api']} | {r['server']} | {'on' if r['batching'] else 'off'} | **{r['rate']:,.0f}** | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {r['answered']:,} "
+        f"| {r['server_cpu_ms']:.2f} | {r['client_cpu_ms']:.2f} "
         f"| {r['idle_mib']:,.0f} | {r['peak_mib']:,.0f} |"
         for r in results
     ]
-    commands = sorted({f"`{r['command']}`" for r in results})  # one command, whichever the API
+    commands = sorted({f"`{r['command']}`" for r in results})  # one command (two with batching), whichever the API
     lines = [
         "## Serving an LSTM export (`benchmarks/serve_load.py`)",
         "",
         *header_lines(accelerator()),
         "- Model: the quickstart BiLSTM, exported; texts: the 400 embedded test reviews",
-        f"- Load: a fresh {' / '.join(commands)} per API, {args.clients} concurrent clients "
+        f"- Load: a fresh {' / '.join(commands)} per API and run, in the order of the table "
+        f"(batching: `--enable_batching`, {args.batching_parameters_file or 'TF Serving default parameters'}), "
+        f"{args.clients} concurrent clients "
         f'for {args.seconds:.0f} s, one review per request; REST: row format (`{{"instances": [text]}}`, '
         "httpx, one connection per client); gRPC: `PredictionService.Predict` with a one-string "
         "TensorProto (tensorflow-serving-api stubs, one channel per client, requests built before the run)",
         f"- Server memory: resident set of the server process when idle (model loaded) and its peak "
         f"during the run ({results[0]['rss_method'] if results else 'n/a'})",
         "",
-        "| API | requests/s | p50 ms | p99 ms | errors | answered | RSS idle MiB | peak RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| API | server | batching | requests/s | p50 ms | p99 ms | errors | answered | server CPU ms/request "
+        "| client CPU ms/request | RSS idle MiB | peak RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *load_rows,
     ]
     if rows:
@@ -348,7 +429,9 @@ def main():
         "The load runs share the 2 cores between the clients (one Python process, 8 threads) and the "
         "server. In process, `model.predict` pays a fixed cost per call (a data adapter and a step function "
         "dispatch) that dominates at batch 1; the SavedModel is one concrete function on raw strings. Both "
-        "include tokenisation. Each batch is its own call on both sides.",
+        "include tokenisation. Each batch is its own call on both sides. With batching, concurrent requests "
+        "share one call of the SavedModel (its cost hardly grows from 1 to 8 texts), which lowers the server's "
+        "CPU time per request; the rest of it is HTTP (or gRPC) handling in Python.",
     ]
     publish("\n".join(lines), args.markdown, "serve_load")
 

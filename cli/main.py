@@ -429,14 +429,23 @@ def export(run_dirs, model_root, version, serving_config, serving_base, batching
     "max_batch_size",
     type=click.IntRange(min=1),
     help="Most instances in one request (more is a 400, as TF Serving's batching answers). Default: the "
-    "--batching_parameters_file's max_batch_size, else 1024.",
+    "--batching_parameters_file's max_batch_size, else 1024 (1000 with --enable_batching, TF Serving's default).",
+)
+@click.option(
+    "--enable_batching",
+    "--enable-batching",
+    "enable_batching",
+    is_flag=True,
+    help="Run concurrent Predict requests to a model in batches, as TF Serving's --enable_batching "
+    "(parameters from --batching_parameters_file, else TF Serving's defaults).",
 )
 @click.option(
     "--batching_parameters_file",
     "--batching-parameters-file",
     "batching_parameters_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="TF Serving's batching parameters (tfrnn export --batching writes one); its max_batch_size bounds requests.",
+    help="TF Serving's batching parameters (tfrnn export --batching writes one); its max_batch_size bounds "
+    "requests, and with --enable_batching it sets how batches form.",
 )
 @click.option(
     "--max-request-mb", default=10, show_default=True, type=click.IntRange(min=1), help="Largest request body."
@@ -450,6 +459,7 @@ def serve(
     grpc_port,
     poll_seconds,
     max_batch_size,
+    enable_batching,
     batching_parameters_file,
     max_request_mb,
 ):
@@ -459,22 +469,44 @@ def serve(
     version policy); --model_config_file serves what the config lists, with its version policies
     and labels. Versions load in the background when they appear (warm-up records replayed first)
     and only then serve; a version that fails to load is reported in the model's status and the
-    previous one keeps serving; deleted versions are unloaded.
+    previous one keeps serving; deleted versions are unloaded. --enable_batching runs concurrent
+    requests in batches, as TF Serving does.
     """
-    from tfrnn.serving.model_config import read_max_batch_size
+    import dataclasses
+
+    from tfrnn.serving.batching import BatchingParameters, read_batching_parameters
     from tfrnn.serving.predict import DEFAULT_MAX_INSTANCES
     from tfrnn.serving.server import serve as run_server
 
     if (export_root is None) == (model_config_file is None):
         raise UserError("give EXPORT_ROOT or --model_config_file (one of them)")
-    if max_batch_size is None and batching_parameters_file is not None:
-        max_batch_size = read_max_batch_size(batching_parameters_file)
+    parameters, given = BatchingParameters(), set()
+    if batching_parameters_file is not None:
+        parameters, given = read_batching_parameters(batching_parameters_file)
+    if max_batch_size is None and ("max_batch_size" in given or enable_batching):
+        max_batch_size = parameters.max_batch_size
     max_instances = max_batch_size or DEFAULT_MAX_INSTANCES
+    batching = None
+    if enable_batching:
+        batching = parameters
+        if max_batch_size != parameters.max_batch_size:
+            if parameters.allowed_batch_sizes:
+                raise UserError(
+                    f"--max_batch_size {max_batch_size}: the batching parameters file's allowed_batch_sizes end "
+                    f"with its max_batch_size, {parameters.max_batch_size}"
+                )
+            batching = dataclasses.replace(parameters, max_batch_size=max_batch_size)
     source = export_root or model_config_file
     grpc = f" and gRPC on {host}:{grpc_port}" if grpc_port else ""
+    batched = ""
+    if batching is not None:
+        batched = (
+            f"; batching up to {batching.max_batch_size} instances, {batching.batch_timeout_micros} us timeout, "
+            f"{batching.num_batch_threads} threads"
+        )
     click.echo(
         f"serving {source} on http://{host}:{port}/v1/models/NAME{grpc} (at most {max_instances} instances a "
-        "request; Ctrl-C stops)"
+        f"request{batched}; Ctrl-C stops)"
     )
     run_server(
         export_root,
@@ -485,6 +517,7 @@ def serve(
         model_config_file=model_config_file,
         max_instances=max_instances,
         grpc_port=grpc_port,
+        batching=batching,
     )
 
 

@@ -343,6 +343,7 @@ def bad(tmp_path, tiny_run):
         "short/vocab.txt": b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n",
         "imdb/train/pos/0_9.txt": b"Great film.",
         "imdb/train/neg/0_1.txt": b"Awful film.",
+        "batching.config": b"max_batch_size { value: 8 }\nbatch_timout_micros { value: 5 }\n",
     }
     for name, content in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -464,6 +465,10 @@ BAD_INPUTS = {
     ),
     "serve a missing export root": ("serve {tmp}/nothing", ["'EXPORT_ROOT'", "nothing"]),
     "serve on a bad port": ("serve {tmp} --port 70000", ["'--port'", "70000"]),
+    "serve with a misspelt batching parameter": (
+        "serve {tmp} --enable_batching --batching_parameters_file {tmp}/batching.config",
+        ["batching.config:2", "'batch_timout_micros"],
+    ),
     "device that does not exist": (
         f"{NEW_RUN} --strategy mirrored --devices /gpu:0,/gpu:1",
         ["train.devices", "'/gpu:0'"],

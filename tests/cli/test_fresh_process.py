@@ -68,10 +68,10 @@ def kind_args(kind):
 
 
 def served_predictions(export_root, model_name, texts):
-    """Starts `tfrnn serve` on a free port, asks it to predict `texts`, stops it."""
+    """Starts `tfrnn serve --enable_batching` on a free port, asks it to predict `texts`, stops it."""
     port, grpc_port = free_ports(2)
     server = subprocess.Popen(
-        [TFRNN, "serve", str(export_root), "--port", str(port), "--grpc-port", str(grpc_port)],
+        [TFRNN, "serve", str(export_root), "--port", str(port), "--grpc-port", str(grpc_port), "--enable_batching"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=ENV,

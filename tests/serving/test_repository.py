@@ -33,7 +33,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tests.serving.conftest import make_root
 from tfrnn.errors import ConfigError
 from tfrnn.serving import predict
-from tfrnn.serving.model_config import read_max_batch_size, read_model_config
+from tfrnn.serving.model_config import read_model_config
 from tfrnn.serving.repository import (
     AVAILABLE,
     END,
@@ -378,14 +378,3 @@ def test_bad_model_configs(tmp_path, text, message):
     config.write_text(text)
     with pytest.raises(ConfigError, match=message):
         read_model_config(config)
-
-
-def test_max_batch_size_of_a_batching_config(tmp_path):
-    from tfrnn.serving.tf_serving import write_batching_config
-
-    assert read_max_batch_size(write_batching_config(tmp_path, max_batch_size=64)) == 64
-    (tmp_path / "other.config").write_text("batch_timeout_micros { value: 5 }\n")
-    assert read_max_batch_size(tmp_path / "other.config") is None
-    (tmp_path / "bad.config").write_text("max_batch_size { value: -3 }\n")
-    with pytest.raises(ConfigError, match="max_batch_size"):
-        read_max_batch_size(tmp_path / "bad.config")

@@ -327,7 +327,7 @@ def test_an_unexpected_failure_is_a_500_without_details(client, monkeypatch, cap
     def broken(*args, **kwargs):
         raise RuntimeError("/secret/path/model.py line 3")
 
-    monkeypatch.setattr(predict, "run", broken)
+    monkeypatch.setattr(predict, "execute", broken)
     response = client.post("/v1/models/tiny:predict", json={"instances": ["good"]})
     assert (response.status_code, response.json()) == (500, {"error": "Internal error"})
     assert "/secret/path" in caplog.text  # logged, with its traceback

@@ -30,7 +30,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tfrnn.serving.model_config import read_max_batch_size
+from tfrnn.serving.batching import read_batching_parameters
 from tfrnn.serving.server import make_app
 from tfrnn.serving.tf_serving import write_batching_config, write_models_config
 
@@ -182,7 +182,7 @@ def tfrnn_client(export_root):
     batching = os.path.join(export_root, "batching.config")
     app = make_app(
         model_config_file=config,
-        max_instances=read_max_batch_size(batching) if os.path.exists(batching) else None,
+        max_instances=read_batching_parameters(batching)[0].max_batch_size if os.path.exists(batching) else None,
         poll_seconds=1.0,
     )
     with TestClient(app) as client:

@@ -237,12 +237,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         repository: tfrnn.serving.repository.ModelRepository (started by the caller).
         max_instances: int or None. The most instances (0th dimension) one input may have.
         metrics: tfrnn.serving.metrics.ServingMetrics or None. Counts requests (entrypoint GRPC).
+        run: callable. Runs a Predict: `predict.run`, or a BatchScheduler's `run` (batching).
     """
 
-    def __init__(self, repository, max_instances=predict.DEFAULT_MAX_INSTANCES, metrics=None):
+    def __init__(self, repository, max_instances=predict.DEFAULT_MAX_INSTANCES, metrics=None, run=predict.run):
         self.repository = repository
         self.max_instances = max_instances
         self.metrics = metrics
+        self.run = run
 
     # -- Predict: servables/tensorflow/predict_impl.cc, predict_util.cc ---------------------------
 
@@ -264,7 +266,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             predict.check_instances(_instances(proto), self.max_instances)
         inputs = {alias: _from_proto(alias, proto) for alias, proto in request.inputs.items()}
         _check_dtypes(request.inputs, specs)
-        outputs = predict.run(function, inputs, self.max_instances)
+        outputs = self.run(function, inputs, self.max_instances)
         response = predict_pb2.PredictResponse()
         # util.cc MakeModelSpec: the name, the signature ("" -> serving_default), the version
         response.model_spec.name = request.model_spec.name
@@ -453,6 +455,7 @@ def serve_grpc(
     max_instances=predict.DEFAULT_MAX_INSTANCES,
     max_message_bytes=MAX_MESSAGE_BYTES,
     metrics=None,
+    run=predict.run,
 ):
     """Starts TF Serving's gRPC API over `repository` and returns the running server.
 
@@ -466,6 +469,8 @@ def serve_grpc(
         max_message_bytes: int. Larger requests are refused RESOURCE_EXHAUSTED by gRPC.
         metrics: tfrnn.serving.metrics.ServingMetrics or None. Where requests are counted (the
             REST app's `app.state.metrics`, so that /monitoring/prometheus/metrics shows both).
+        run: callable. Runs a Predict: `predict.run`, or the REST app's `app.state.run` (so that
+            both APIs share one batch scheduler).
 
     Returns:
         grpc.Server, started, with the bound port as `server.port`; stop it with
@@ -483,7 +488,7 @@ def serve_grpc(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(repository, max_instances, metrics), server
+        PredictionService(repository, max_instances, metrics, run), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, metrics), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -8,7 +8,6 @@ A model's version policy is TF Serving's `model_version_policy`
 """
 
 import dataclasses
-import re
 from pathlib import Path
 
 from tfrnn.errors import ConfigError
@@ -137,32 +136,3 @@ def _entry(model, base_path):
         )
     # file_system_storage_path_source.cc: latest serves max(num_versions, 1) versions.
     return ModelEntry(model.name, base_path, "latest", num_versions=max(policy.latest.num_versions, 1), labels=labels)
-
-
-def read_max_batch_size(path):
-    """`max_batch_size` of a BatchingParameters text proto (TF Serving's
-    --batching_parameters_file, as `tfrnn export --batching` writes). tensorflow-serving-api
-    does not ship that proto, so the field is read by pattern: `max_batch_size { value: N }`.
-
-    Args:
-        path: str or Path.
-
-    Returns:
-        int, or None when the file does not set it.
-
-    Raises:
-        ConfigError: the file cannot be read, or sets max_batch_size to something else than a
-            positive integer.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the batching parameters file ({e.__class__.__name__})") from None
-    text = re.sub(r"#[^\n]*", "", text)
-    if "max_batch_size" not in text:
-        return None
-    match = re.search(r"\bmax_batch_size\s*:?\s*\{\s*value\s*:\s*([0-9]+)\s*\}", text)
-    if match is None or int(match[1]) < 1:
-        raise ConfigError(f"{path}: max_batch_size must read `max_batch_size {{ value: N }}` with N >= 1")
-    return int(match[1])

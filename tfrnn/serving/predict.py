@@ -3,7 +3,8 @@ API (`tfrnn.serving.server`) and its gRPC API (`tfrnn.serving.grpc_server`).
 
 - `signature(loaded, name)`: the signature a request names ("" means `serving_default`).
 - `run(function, inputs, max_instances)`: checks the input names and the instance count (before
-  any tensor is built), casts each input to the signature's dtype, runs it, returns numpy.
+  any tensor is built), casts each input to the signature's dtype (`prepare`), runs it
+  (`execute`), returns numpy. `tfrnn.serving.batching.BatchScheduler.run` is the same, batched.
 - `signature_def(key, function)` / `signature_def_json(...)`: the signature as TF Serving's
   `SignatureDef` proto and its JSON (model metadata).
 
@@ -11,6 +12,7 @@ Errors carry TF Serving's message and a `.code` naming the gRPC status TF Servin
 (`tfrnn.serving.server.HTTP_STATUS` maps it to the HTTP status, as TF Serving's http_server.cc).
 """
 
+import re
 import weakref
 from pathlib import Path
 
@@ -41,6 +43,10 @@ class InvalidArgument(ServingError):
 
 class FailedPrecondition(ServingError):
     code = "FAILED_PRECONDITION"
+
+
+class Unavailable(ServingError):
+    code = "UNAVAILABLE"
 
 
 class SignatureNotFound(InvalidArgument):
@@ -134,7 +140,7 @@ def instance_count(array):
 
 
 def run(function, inputs, max_instances=None):
-    """Runs a signature on numpy inputs, as TF Serving's Predict does.
+    """Runs a signature on numpy inputs, as TF Serving's Predict does: `prepare`, then `execute`.
 
     Args:
         function: a signature's concrete function (`signature`).
@@ -150,11 +156,34 @@ def run(function, inputs, max_instances=None):
         InvalidArgument: wrong names, too many instances, values the dtype or shape refuses,
             or an error of the graph caused by the inputs.
     """
+    return execute(function, prepare(function, inputs, max_instances))
+
+
+def prepare(function, inputs, max_instances=None):
+    """Checks a request's inputs against a signature and makes its tensors (`run`'s arguments).
+
+    Returns:
+        {name: tf.Tensor} of the signature's dtypes and compatible shapes.
+
+    Raises:
+        InvalidArgument: wrong names, too many instances, values the dtype or shape refuses.
+    """
     specs = input_specs(function)
     check_names(inputs, specs)
     for value in inputs.values():
         check_instances(instance_count(value), max_instances)
-    tensors = {name: _tensor(name, value, specs[name]) for name, value in inputs.items()}
+    return {name: _tensor(name, value, specs[name]) for name, value in inputs.items()}
+
+
+def execute(function, tensors):
+    """Calls a signature on `prepare`d tensors.
+
+    Returns:
+        {output name: np.ndarray}.
+
+    Raises:
+        InvalidArgument: an error of the graph caused by the inputs.
+    """
     try:
         outputs = function(**tensors)
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
@@ -186,10 +215,15 @@ def _shape_text(shape):
 
 
 def _op_message(error):
-    """A TensorFlow op error's message without the Python-side 'Detected at node' trace."""
+    """A TensorFlow op error's own message ("StringToNumberOp could not correctly convert string:
+    x"), without eager execution's "Graph execution error" header, the "Detected at node" Python
+    stack and the node annotations."""
     message = error.message if hasattr(error, "message") else str(error)
-    message = message.split("\n\nDetected at node", 1)[0]
-    return message.replace("Graph execution error:\n\n", "").strip()
+    if "Detected at node" in message:
+        lines = message.split("(most recent call last):\n", 1)[-1].splitlines()
+        message = "\n".join(line for line in lines if line.strip() and not line.startswith((" ", "\t", "<stack")))
+    message = message.replace("Graph execution error:", "").strip()
+    return re.sub(r"\s*(\[\[.*|\[Op:[^\]]*\])$", "", message, flags=re.DOTALL).strip() or "Graph execution error"
 
 
 def _first_line(error):

@@ -16,7 +16,7 @@ Any other /v1/ request is a 400 "Malformed request: METHOD PATH"; any other path
 Errors answer `{"error": "message"}` with the HTTP status of TF Serving's gRPC-code mapping
 (model_servers/http_server.cc, ToHTTPStatusCode). Nothing the server logs (paths, tracebacks)
 goes into a response. Versions load in the background (`tfrnn.serving.repository`); requests run
-in a thread pool.
+in a thread pool, and with `batching` concurrent Predicts run in batches (`tfrnn.serving.batching`).
 
 Deliberate differences: request bodies are limited (413 past `max_request_bytes`); each request
 may carry at most `max_instances` instances, refused before any tensor is built with the message
@@ -40,6 +40,7 @@ from starlette.routing import Route
 
 from tfrnn.errors import ConfigError
 from tfrnn.serving import json_tensor, predict
+from tfrnn.serving.batching import BatchScheduler
 from tfrnn.serving.metrics import PATH as METRICS_PATH
 from tfrnn.serving.metrics import ServingMetrics
 from tfrnn.serving.predict import DEFAULT_MAX_INSTANCES, InvalidArgument, ServingError
@@ -99,6 +100,7 @@ def make_app(
     max_instances=DEFAULT_MAX_INSTANCES,
     repository=None,
     warmup=True,
+    batching=None,
 ):
     """The Starlette app of `tfrnn serve`. It starts the repository's polling, after the first
     round of loads (as TF Serving waits for its models before it listens), and stops it at
@@ -115,9 +117,12 @@ def make_app(
         repository: ModelRepository or None. One to serve instead (root and model_config_file
             are then ignored); started here unless already started.
         warmup: bool. Replay each version's warm-up records before serving it.
+        batching: tfrnn.serving.batching.BatchingParameters or None. Batch concurrent Predict
+            requests (TF Serving's --enable_batching); None runs each request alone.
 
     Returns:
-        starlette.applications.Starlette, with `app.state.repository` and `app.state.metrics`.
+        starlette.applications.Starlette, with `app.state.repository`, `app.state.metrics` and
+        `app.state.run` (what runs a Predict: `predict.run`, or a BatchScheduler's `run`).
 
     Raises:
         ConfigError: `root` is not a folder, or the config file is bad.
@@ -132,17 +137,22 @@ def make_app(
             warmup=warmup,
         )
     metrics = ServingMetrics()
-    handler = RestHandler(repository, metrics, max_request_bytes, max_instances)
+    scheduler = None if batching is None else BatchScheduler(batching)
+    run = predict.run if scheduler is None else scheduler.run
+    handler = RestHandler(repository, metrics, max_request_bytes, max_instances, run)
     repository.start()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
         repository.stop()
+        if scheduler is not None:
+            scheduler.stop()
 
     app = Starlette(routes=[Route("/{rest:path}", handler.asgi, methods=_METHODS)], lifespan=lifespan)
     app.state.repository = repository
     app.state.metrics = metrics
+    app.state.run = run
     return app
 
 
@@ -157,6 +167,7 @@ def serve(
     max_instances=DEFAULT_MAX_INSTANCES,
     log_level="info",
     grpc_port=None,
+    batching=None,
 ):
     """Serves until interrupted (blocking); arguments as for `make_app`, and `grpc_port`: also
     serve TF Serving's gRPC API there (`tfrnn.serving.grpc_server`), over the same models.
@@ -170,7 +181,12 @@ def serve(
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     app = make_app(
-        root, max_request_bytes, poll_seconds, model_config_file=model_config_file, max_instances=max_instances
+        root,
+        max_request_bytes,
+        poll_seconds,
+        model_config_file=model_config_file,
+        max_instances=max_instances,
+        batching=batching,
     )
     names = ", ".join(app.state.repository.models()) or "none yet"
     logging.getLogger("uvicorn.error").info("Serving models: %s", names)
@@ -185,6 +201,7 @@ def serve(
             max_instances=max_instances,
             max_message_bytes=max_request_bytes,
             metrics=app.state.metrics,
+            run=app.state.run,
         )
     try:
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level)).run()
@@ -196,11 +213,12 @@ def serve(
 class RestHandler:
     """TF Serving's HttpRestApiHandler over a ModelRepository."""
 
-    def __init__(self, repository, metrics, max_request_bytes, max_instances):
+    def __init__(self, repository, metrics, max_request_bytes, max_instances, run=predict.run):
         self.repository = repository
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
         self.max_instances = max_instances
+        self.run = run  # predict.run, or a BatchScheduler's
 
     async def asgi(self, request):
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
@@ -315,7 +333,7 @@ class RestHandler:
             inputs, row_format = json_tensor.inputs_to_arrays(value, dtypes), False
         else:
             raise InvalidArgument("Missing 'inputs' or 'instances' key")
-        outputs = predict.run(function, inputs, self.max_instances)
+        outputs = self.run(function, inputs, self.max_instances)
         return json_tensor.rows_json(outputs) if row_format else json_tensor.columns_json(outputs)
 
     # -- classify and regress ------------------------------------------------------------------
