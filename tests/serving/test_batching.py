@@ -164,3 +164,38 @@ def test_served_with_batching_equals_the_saved_model(tiny_version, tmp_path):
         np.testing.assert_allclose(probabilities, expected[i % len(texts)], rtol=1e-6)
     assert too_many.status_code == 400
     assert too_many.json() == {"error": "Task size 5 is larger than maximum input batch size 4"}
+
+
+def test_grpc_predict_with_batching_equals_the_saved_model(tiny_version, tmp_path):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from tests.fixtures import free_ports
+    from tfrnn.serving.grpc_server import serve_grpc
+    from tfrnn.serving.repository import ModelRepository
+
+    root = make_root(tmp_path, tiny_version)
+    texts = ["a fine film", "dull and long", "一部好电影"]
+    serve = tf.saved_model.load(str(root / "tiny" / "1")).signatures["serving_default"]
+    expected = serve(text=tf.constant(texts))["probabilities"].numpy()
+    repository, scheduler = ModelRepository(root), BatchScheduler(BatchingParameters(max_batch_size=4))
+    repository.start()
+    server = serve_grpc(repository, "127.0.0.1", free_ports(1)[0], run=scheduler.run)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            def one(i):
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = "tiny"
+                request.inputs["text"].CopyFrom(tf.make_tensor_proto([texts[i % len(texts)]]))
+                return tf.make_ndarray(stub.Predict(request, timeout=60).outputs["probabilities"])[0]
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(one, range(12)))
+    finally:
+        server.stop(5).wait()
+        scheduler.stop()
+        repository.stop()
+    for i, probabilities in enumerate(answers):
+        np.testing.assert_allclose(probabilities, expected[i % len(texts)], rtol=1e-6)
