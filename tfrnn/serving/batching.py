@@ -23,7 +23,6 @@ tfrnn's exports take a 1-D string tensor, where this never happens.
 
 import dataclasses
 import functools
-import logging
 import os
 import re
 import threading
@@ -36,9 +35,7 @@ import tensorflow as tf
 
 from tfrnn.errors import ConfigError
 from tfrnn.serving import predict
-from tfrnn.serving.predict import ServingError, Unavailable
-
-log = logging.getLogger("tfrnn.serving")
+from tfrnn.serving.predict import Unavailable
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
 
@@ -265,11 +262,7 @@ class BatchScheduler:
             for task in tasks:
                 task.outputs = {name: array[start : start + task.size] for name, array in outputs.items()}
                 start += task.size
-        except ServingError as e:
-            for task in tasks:
-                task.error = e
-        except Exception as e:  # the request threads log it and answer 500
-            log.exception("a batch of %d requests failed", len(tasks))
+        except Exception as e:  # a refusal, or an unexpected error the request threads log (500)
             for task in tasks:
                 task.error = e
         for task in tasks:
