@@ -609,7 +609,7 @@ def test_choice_fields_all_have_a_table():
         "data.source", "data.blank_texts", "model.kind", "model.rnn.tokenizer", "model.rnn.cell",
         "model.rnn.feedback_base", "model.rnn.pooling", "model.feedforward.tokenizer", "model.bert.pooling",
         "train.optimizer", "train.decay", "train.monitor", "train.precision", "train.jit_compile", "train.strategy",
-        "train.unfreeze",
+        "train.unfreeze", "data.augment.unit",
     }  # fmt: skip
     assert set(CHOICES) == fields
 

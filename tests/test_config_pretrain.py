@@ -40,7 +40,9 @@ def test_pretrain_spec_round_trips_through_yaml(tmp_path):
         (["model.rnn.weight_dropout=1.5"], "model.rnn.weight_dropout=1.5: expected 0 <= x < 1"),
         (["model.rnn.sampled=-1"], "model.rnn.sampled=-1: must be >= 0"),
         (["data.sources=[]"], "data.sources: empty"),
-        (["train.unfreeze=gradual"], "a language model trains every layer"),
+        (["train.unfreeze=gradual"], "only for a classifier, not a language model"),
+        (["train.label_smoothing=0.1"], "train.label_smoothing=0.1: only for a classifier"),
+        (["train.adversarial.method=fgm"], "train.adversarial.method=fgm: only for a classifier"),
         (["task=train"], "task='train'"),
         (["init_from=runs/lm", "model.rnn.units=8"], "model.rnn.units: the pretrained model"),
         (["model.kind=bert", "model.bert.mask_rate=0"], "model.bert.mask_rate=0.0: must be above 0"),
@@ -97,7 +99,7 @@ def test_pretrain_kinds_are_one_table():
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        (["train.layer_lr_factor=2.6"], "train.layer_lr_factor=2.6: a language model trains every layer alike"),
+        (["train.layer_lr_factor=2.6"], "train.layer_lr_factor=2.6: only for a classifier, not a language model"),
         (["train.monitor=val_accuracy"], "the RNN language model logs no accuracy"),
         (["init_from=runs/lm", "data.strip_html=false"], "data.strip_html: the pretrained model"),
     ],

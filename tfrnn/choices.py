@@ -81,6 +81,20 @@ UNFREEZE = {
     "gradual": "the head first, then one more layer group per epoch, top down (ULMFiT)",
 }
 
+# train.adversarial.method -> tfrnn.training.adversarial (none: plain training).
+ADVERSARIAL = {
+    "fgm": "one step along the normalised loss gradient on the embeddings (Miyato et al. 2017)",
+    "pgd": "`steps` projected gradient steps inside the epsilon ball (Madry et al. 2018)",
+    "vat": "virtual adversarial: KL between clean and perturbed predictions, no labels needed",
+}
+
+# data.augment.unit: what the EDA operations move, delete and replace (tfrnn.data.augment).
+AUGMENT_UNITS = {
+    "auto": "characters under model.*.tokenizer=char, else words",
+    "word": "whitespace-separated words",
+    "char": "characters (Chinese)",
+}
+
 MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 
 PRECISIONS = {

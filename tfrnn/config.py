@@ -38,6 +38,40 @@ def _tuples(obj, *names):
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """EDA-style augmentation of the training texts (Wei & Zou 2019; `tfrnn.data.augment`): each
+    training example gets `copies` altered copies beside itself, made once per run, seeded by
+    train.seed; validation and test data are never touched. Off while every rate is 0.
+
+    Args:
+        deletion: float. Probability that each unit (word or character) is deleted.
+        swap: float. Swaps of two random units, as a fraction of the text's units.
+        insertion: float. Insertions of a random unit's neighbour at a random place, as a fraction.
+        synonym: float. Share of the units replaced by one of their neighbours.
+        copies: int. Altered copies per training example.
+        unit: str. A `tfrnn.choices.AUGMENT_UNITS` name.
+        neighbours_from: str or None. A `tfrnn train` or `tfrnn pretrain` run (model.kind rnn or
+            feedforward) whose trained embedding gives each unit's nearest neighbours (cosine),
+            which stand in for synonyms; needed by `synonym` and `insertion`.
+        neighbours: int. Nearest neighbours a replacement is drawn from.
+    """
+
+    deletion: float = 0.0
+    swap: float = 0.0
+    insertion: float = 0.0
+    synonym: float = 0.0
+    copies: int = 1
+    unit: str = "auto"
+    neighbours_from: Optional[str] = None
+    neighbours: int = 5
+
+    @property
+    def active(self):
+        """Whether any operation is on."""
+        return any((self.deletion, self.swap, self.insertion, self.synonym))
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the labelled text comes from, how it is cleaned and batched.
 
@@ -60,6 +94,7 @@ class DataConfig:
         bucket: bool. Batch texts of similar length together to cut padding.
         shuffle_buffer: int. Shuffle buffer size for training.
         cache: bool. Cache the tokenised dataset in memory.
+        augment: AugmentConfig. Augmentation of the training texts (off by default).
     """
 
     source: str = "embedded"
@@ -79,6 +114,7 @@ class DataConfig:
     bucket: bool = True
     shuffle_buffer: int = 10000
     cache: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
         _tuples(self, "labels")
@@ -290,6 +326,40 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class AdversarialConfig:
+    """Adversarial training on the embedding output (`tfrnn.training.adversarial`): the loss of
+    each batch is the clean loss plus `weight` times the loss under a perturbation of the token
+    embeddings of L2 norm `epsilon` per example.
+
+    Args:
+        method: str or None. A `tfrnn.choices.ADVERSARIAL` name; None trains plainly.
+        epsilon: float. The perturbation's L2 norm per example (over all its tokens).
+        weight: float. Weight of the adversarial term.
+        steps: int. PGD: gradient steps (each projected back into the epsilon ball).
+        xi: float. VAT: the size of the random start of its power iteration.
+        unlabelled: str or None. VAT: a CSV, TSV, JSONL or text file of unlabelled texts whose
+            batches add the KL term only (semi-supervised); None: the labelled batches alone.
+        unlabelled_column: str. Column (or JSON key) holding the text in `unlabelled`.
+    """
+
+    method: Optional[str] = None
+    epsilon: float = 1.0
+    weight: float = 1.0
+    steps: int = 3
+    xi: float = 1e-6
+    unlabelled: Optional[str] = None
+    unlabelled_column: str = "text"
+
+
+# train.adversarial.method -> the settings it reads (besides `method`).
+ADVERSARIAL_SETTINGS = {
+    "fgm": ("epsilon", "weight"),
+    "pgd": ("epsilon", "weight", "steps"),
+    "vat": ("epsilon", "weight", "xi", "unlabelled", "unlabelled_column"),
+}
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How the model is fitted.
 
@@ -323,6 +393,10 @@ class TrainConfig:
             YAML's booleans are taken too); "auto" is resolved when the run starts.
         tensorboard: bool. Write TensorBoard logs under the run directory.
         verbose: int. Keras' fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
+        label_smoothing: float. Share of each target's probability spread over all labels.
+        adversarial: AdversarialConfig. Adversarial training (off by default).
+        wandb: bool. Also log the run to Weights & Biases (offline without network or
+            WANDB_API_KEY); needs `pip install tfrnn[tracking]`.
     """
 
     epochs: int = 10
@@ -345,6 +419,9 @@ class TrainConfig:
     jit_compile: str = "auto"
     tensorboard: bool = True
     verbose: int = 1
+    label_smoothing: float = 0.0
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    wandb: bool = False
 
     def __post_init__(self):
         _tuples(self, "devices")
@@ -689,6 +766,7 @@ CHOICES = {
     "train.precision": choices.PRECISIONS,
     "train.jit_compile": choices.JIT_COMPILE,
     "train.strategy": choices.STRATEGIES,
+    "data.augment.unit": choices.AUGMENT_UNITS,
 }
 
 POSITIVE = (
@@ -716,6 +794,12 @@ POSITIVE = (
     "model.peft.interval",
     "train.learning_rate",
     "train.layer_lr_factor",
+    "data.augment.copies",
+    "data.augment.neighbours",
+    "train.adversarial.epsilon",
+    "train.adversarial.weight",
+    "train.adversarial.steps",
+    "train.adversarial.xi",
 )
 
 RATES = (
@@ -731,6 +815,9 @@ RATES = (
     "model.bert.dropout",
     "model.peft.dropout",
 )
+
+# Rates where 1 is allowed (every unit).
+AUGMENT_RATES = ("deletion", "swap", "insertion", "synonym")
 
 
 def _one_line(error):
@@ -957,6 +1044,10 @@ def validate(config, given=()):
         raise ConfigError(
             f"data.validation_split={config.data.validation_split}: expected 0 <= x < 1", "data.validation_split"
         )
+    if not 0.0 <= config.train.label_smoothing < 1.0:
+        raise ConfigError(
+            f"train.label_smoothing={config.train.label_smoothing}: expected 0 <= x < 1", "train.label_smoothing"
+        )
     if config.data.limit is not None and config.data.limit <= 0:
         raise ConfigError(f"data.limit={config.data.limit}: expected a positive number or null", "data.limit")
     if config.run_name is not None:
@@ -977,6 +1068,46 @@ def validate(config, given=()):
                 decided[0],
             )
     _validate_peft(config.model, given, config.init_from)
+    _validate_adversarial(config.train.adversarial, given)
+    _validate_augment(config.data.augment, given)
+
+
+def _validate_adversarial(adversarial, given):
+    method = adversarial.method
+    settings = [key for key in given if key.startswith("train.adversarial.") and key != "train.adversarial.method"]
+    if method is None:
+        if settings:
+            raise ConfigError(f"{settings[0]}: given without train.adversarial.method", settings[0])
+        return
+    if method not in choices.ADVERSARIAL:
+        raise ConfigError(
+            f"train.adversarial.method={method!r}: expected one of {', '.join(choices.ADVERSARIAL)} (or null)",
+            "train.adversarial.method",
+        )
+    unused = [key for key in settings if key.split(".", 2)[2] not in ADVERSARIAL_SETTINGS[method]]
+    if unused:
+        raise ConfigError(
+            f"{unused[0]}: train.adversarial.method={method} does not read it "
+            f"(its settings: {', '.join(ADVERSARIAL_SETTINGS[method])})",
+            unused[0],
+        )
+
+
+def _validate_augment(augment, given):
+    for name in AUGMENT_RATES:
+        value = getattr(augment, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"data.augment.{name}={value}: expected 0 <= x <= 1", f"data.augment.{name}")
+    if (augment.synonym or augment.insertion) and augment.neighbours_from is None:
+        name = "synonym" if augment.synonym else "insertion"
+        raise ConfigError(
+            f"data.augment.{name}={getattr(augment, name)}: needs data.augment.neighbours_from, a run whose "
+            "embedding gives the neighbours",
+            "data.augment.neighbours_from",
+        )
+    settings = [key for key in given if key.startswith("data.augment.") and key.split(".")[2] not in AUGMENT_RATES]
+    if settings and not augment.active:
+        raise ConfigError(f"{settings[0]}: given while every data.augment rate is 0", settings[0])
 
 
 def _has(config, key):
@@ -1009,13 +1140,14 @@ def _validate_pretrain(config, given):
         raise ConfigError(f"task={config.task!r}: a language model's config says task: pretrain", "task")
     if not config.data.sources:
         raise ConfigError("data.sources: empty; name at least one file, folder, 'imdb' or 'embedded'", "data.sources")
-    for key, off in (("train.unfreeze", "none"), ("train.layer_lr_factor", 1.0)):
+    for key, off in (
+        ("train.unfreeze", "none"),
+        ("train.layer_lr_factor", 1.0),
+        ("train.label_smoothing", 0.0),
+        ("train.adversarial.method", None),
+    ):
         if get(config, key) != off:
-            raise ConfigError(
-                f"{key}={get(config, key)}: a language model trains every layer alike (this is for "
-                "`tfrnn train --init-from`)",
-                key,
-            )
+            raise ConfigError(f"{key}={get(config, key)}: only for a classifier, not a language model", key)
     if config.model.kind == "rnn" and config.train.monitor != "val_loss":
         raise ConfigError(
             f"train.monitor={config.train.monitor}: the RNN language model logs no accuracy; monitor val_loss "
@@ -1228,6 +1360,15 @@ def as_dict(config):
     if kind == "bert" and config.model.bert.checkpoint:  # the checkpoint decided them
         section = {k: v for k, v in section.items() if k not in BERT_SCRATCH_FIELDS}
     result["model"] = {"kind": kind, kind: section}
+    adversarial = config.train.adversarial  # the method and the settings it reads
+    result["train"]["adversarial"] = {
+        key: value
+        for key, value in result["train"]["adversarial"].items()
+        if key == "method" or key in ADVERSARIAL_SETTINGS.get(adversarial.method, ())
+    }
+    augment = getattr(config.data, "augment", None)
+    if augment is not None and not augment.active:  # off: the rates alone
+        result["data"]["augment"] = {key: result["data"]["augment"][key] for key in AUGMENT_RATES}
     peft = getattr(config.model, "peft", None)
     if peft is not None and peft.method is not None:  # the method and the settings it reads
         result["model"]["peft"] = {
