@@ -286,20 +286,41 @@ def pretrain(overrides, config_path, sources, resume_dir, **flags):
     click.echo(f"metrics: {result.run_dir / 'metrics.json'}")
 
 
-@cli.command(
-    epilog="\b\nExamples:\n  tfrnn evaluate runs/quickstart\n  tfrnn evaluate runs/quickstart --data reviews.csv\n"
-    "  tfrnn evaluate runs/imdb --data ~/aclImdb          # its test split"
-)
-@click.argument("run_dir", type=click.Path(file_okay=False))
+EVALUATE_EXAMPLES = """
+\b
+Examples:
+  tfrnn evaluate runs/quickstart
+  tfrnn evaluate runs/quickstart --data reviews.csv
+  tfrnn evaluate runs/imdb --data ~/aclImdb          # its test split
+  tfrnn evaluate saved_models/ensemble-imdb          # an ensemble export: it and each member
+  tfrnn evaluate saved_models/ensemble-imdb/2 --data reviews.csv --to ensemble.json
+"""
+
+
+@cli.command(epilog=EVALUATE_EXAMPLES)
+@click.argument("run_dir", metavar="RUN_DIR|ENSEMBLE", type=click.Path(file_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option(
     "--data",
     "data_path",
     help="A labelled CSV/TSV/JSONL file, or an aclImdb folder (its test split); default: the run's test split.",
 )
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(dir_okay=False),
+    help="The JSON file to write (default RUN_DIR/evaluations/<data>.json; for an ensemble "
+    "MODEL/evaluations/<data>-v<version>.json, beside its versions).",
+)
 @reports_user_errors
-def evaluate(run_dir, overrides, data_path):
-    """Evaluate a trained run: accuracy, F1, classification report, confusion matrix."""
+def evaluate(run_dir, overrides, data_path, to):
+    """Evaluate a trained run: accuracy, F1, classification report, confusion matrix.
+
+    RUN_DIR may instead be an ensemble export (`tfrnn ensemble`; its model folder for the newest
+    version, or a version folder): its data settings are the first member's, and the ensemble is
+    reported beside each member, through the SavedModel's signatures.
+    """
+    from tfrnn.ensemble import ensemble_folder, evaluate_ensemble, evaluation_table
     from tfrnn.training.inference import evaluate_run
 
     if data_path:  # a file (its test_path), or an aclImdb folder (its test split)
@@ -308,9 +329,14 @@ def evaluate(run_dir, overrides, data_path):
         source = source_of(data_path, "--data", split="test")
         key = "data.test_path" if source == "file" else "data.path"
         overrides = (f"data.source={source}", f"{key}={data_path}", *overrides)
-    result = evaluate_run(run_dir, overrides)
-    click.echo(result["report"])
-    click.echo(f"accuracy {result['accuracy']:.4f}  macro F1 {result['macro_f1']:.4f}  ({result['data']})")
+    if ensemble_folder(run_dir) is not None:
+        result = evaluate_ensemble(run_dir, overrides, to)
+        click.echo(evaluation_table(result))
+        click.echo(f"({result['data']}; {result['export']})")
+    else:
+        result = evaluate_run(run_dir, overrides, to=to)
+        click.echo(result["report"])
+        click.echo(f"accuracy {result['accuracy']:.4f}  macro F1 {result['macro_f1']:.4f}  ({result['data']})")
     click.echo(f"written to {result['written_to']}")
 
 
@@ -382,6 +408,48 @@ def export(run_dirs, model_root, version, serving_config, serving_base, batching
         click.echo(f"wrote {write_models_config(Path(model_root).parent, serving_base)}")
     if batching:
         click.echo(f"wrote {write_batching_config(Path(model_root).parent)}")
+
+
+ENSEMBLE_EXAMPLES = """
+\b
+Examples:
+  tfrnn ensemble runs/bilstm-1 runs/bilstm-2 runs/bilstm-3 --to saved_models/imdb-ensemble
+  tfrnn ensemble runs/bilstm runs/minilm-lora --weights 0.4,0.6 --version 2
+  tfrnn evaluate saved_models/ensemble-bilstm    # the ensemble beside each member
+"""
+
+
+@cli.command(epilog=ENSEMBLE_EXAMPLES)
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(file_okay=False))
+@click.option(
+    "--to", "model_root", help="Model folder under the export root (default saved_models/ensemble-<first run's name>)."
+)
+@click.option("--weights", help="One positive weight per run, comma-separated (0.5,0.3,0.2); default equal.")
+@click.option("--version", type=click.IntRange(min=1), help="Version number (default: the next one).")
+@reports_user_errors
+def ensemble(run_dirs, model_root, weights, version):
+    """Export finished runs as ONE TF Serving SavedModel whose serving_default averages their
+    probabilities (weights normalised to sum 1).
+
+    Each member keeps its own preprocessing (kinds may differ: RNN, feedforward, BERT, PEFT);
+    their label sets must be the same (the order is the first run's). Each member also gets a
+    signature named after its run directory, with its own probabilities, to compare.
+    """
+    from pathlib import Path
+
+    from tfrnn.ensemble import export_ensemble, parse_weights
+    from tfrnn.export import custom_ops, signature_names
+    from tfrnn.files import folder_size
+
+    model_root = model_root or str(Path("saved_models") / f"ensemble-{Path(run_dirs[0]).name}")
+    target = export_ensemble(list(run_dirs), model_root, parse_weights(weights) if weights else None, version)
+    click.echo(
+        f"exported {target} ({folder_size(target) / 2**20:.1f} MiB; signatures {', '.join(signature_names(target))}: "
+        "text -> probabilities, label_id, label)"
+    )
+    needed = custom_ops(target)
+    if needed:
+        click.echo(f"loading it needs TensorFlow Text's ops ({', '.join(needed)}): `import tensorflow_text`")
 
 
 @cli.command(
@@ -519,6 +587,12 @@ def serve(
         grpc_port=grpc_port,
         batching=batching,
     )
+
+
+# Commands in modules of their own (imported last: they use this module's helpers).
+from tfrnn_cli.tune import tune  # noqa: E402
+
+cli.add_command(tune)
 
 
 def main():

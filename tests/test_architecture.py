@@ -19,7 +19,7 @@ LAYERS = [
     ("tfrnn.data",),
     ("tfrnn.saving", "tfrnn.distribute", "tfrnn.runs", "tfrnn.pretrained", "tfrnn.serving"),
     ("tfrnn.training",),
-    ("tfrnn.export",),
+    ("tfrnn.export", "tfrnn.ensemble", "tfrnn.tuning"),
     ("tfrnn_cli",),
 ]
 

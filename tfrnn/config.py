@@ -86,6 +86,9 @@ class DataConfig:
             training data (sorted) when the run is resolved.
         validation_split: float. Fraction of the training data held out, seeded and stratified.
         limit: int or None. Use at most this many training examples (quick runs).
+        split_seed: int or None. Seed of the validation split and of the `limit` sample; None:
+            train.seed. Fixing it lets runs with different train.seed (an ensemble's members)
+            hold out the same examples.
         strip_html: bool. Remove HTML tags such as `<br />` and unescape entities.
         unicode_form: str or None. Unicode normalisation ("NFKC"); needs TensorFlow Text in exports.
         blank_texts: str. A `tfrnn.choices.BLANK_TEXTS` name.
@@ -106,6 +109,7 @@ class DataConfig:
     labels: Optional[List[str]] = None
     validation_split: float = 0.1
     limit: Optional[int] = None
+    split_seed: Optional[int] = None
     strip_html: bool = True
     unicode_form: Optional[str] = None
     blank_texts: str = "skip"
@@ -327,9 +331,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    """Adversarial training on the embedding output (`tfrnn.training.adversarial`): the loss of
-    each batch is the clean loss plus `weight` times the loss under a perturbation of the token
-    embeddings of L2 norm `epsilon` per example.
+    """Adversarial training on the embedding output (`tfrnn.training.adversarial`): each batch's
+    loss adds, with `weight`, the loss under a perturbation of the token embeddings of L2 norm
+    `epsilon` per example (FGM, PGD: (clean + weight * adversarial) / (1 + weight); VAT:
+    clean + weight * KL).
 
     Args:
         method: str or None. A `tfrnn.choices.ADVERSARIAL` name; None trains plainly.

@@ -17,6 +17,7 @@ Signature `serving_default`:
              label         tf.string  [-1]           its name
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -76,18 +77,43 @@ def _logits_function(model, shared):
     return logits
 
 
-def _serving_function(run, logits_of):
-    """Raw text -> probabilities, label_id and label of `run`, as a tf.function to export."""
-    model = run.model
-    label_names = tf.constant(run.label_names)
+def probabilities_function(model, logits_of=None):
+    """Raw text -> `model`'s softmax probabilities, to trace inside a serving function.
+
+    Args:
+        model: tfrnn.models.base.Classifier. Owns its preprocessor.
+        logits_of: callable or None. inputs -> logits; None calls `model` (`_logits_function`).
+
+    Returns:
+        callable: tf.string (batch,) -> tf.float32 (batch, classes).
+    """
+    logits_of = logits_of or _logits_function(model, {})
+
+    def probabilities(text):
+        inputs = model.preprocessor(text)  # (batch, time) token ids, or a dict of them (BERT)
+        logits = logits_of(inputs)  # (batch, classes)
+        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+    return probabilities
+
+
+def serving_function(probabilities_of, label_names):
+    """The exported signature: raw text -> probabilities, label_id and label (module docstring).
+
+    Args:
+        probabilities_of: callable. tf.string (batch,) -> tf.float32 (batch, classes).
+        label_names: list of str. The name of each class, in column order.
+
+    Returns:
+        tf.function with the `text` input signature.
+    """
+    names = tf.constant(list(label_names))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(text):
-        inputs = model.preprocessor(text)  # (batch, time) token ids, or a dict of them (BERT)
-        logits = logits_of(inputs)  # (batch, classes)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        probabilities = probabilities_of(text)  # (batch, classes)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # (batch,)
-        return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(label_names, label_id)}
+        return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(names, label_id)}
 
     return serve
 
@@ -105,7 +131,8 @@ def _serving_archive(runs, names):
         # tf.Variables but are other objects to the SavedModel: every weight was saved twice.
         archive.track(run.model.preprocessor)
         shared = _shared_base(runs[0].model, run.model) if run is not runs[0] else {}
-        archive.add_endpoint(name, _serving_function(run, _logits_function(run.model, shared)))
+        probabilities = probabilities_function(run.model, _logits_function(run.model, shared))
+        archive.add_endpoint(name, serving_function(probabilities, run.label_names))
     return archive
 
 
@@ -210,10 +237,11 @@ def export_runs(run_dirs, model_root, version=None):
         ConfigError: the version exists already, or is not a positive integer; several runs
             that are not PEFT runs over one base.
     """
-    if version is not None and int(version) <= 0:
-        raise ConfigError(f"--version {version}: must be a positive integer")
+    check_version(version)
     if keras.backend.backend() != "tensorflow":
-        return _export_under_tensorflow(run_dirs, model_root, version)
+        return run_under_tensorflow(
+            "tfrnn.export", run_dirs=list(map(str, run_dirs)), model_root=str(model_root), version=version
+        )
     runs = [load_run(run_dir) for run_dir in run_dirs]
     names = _signature_names(runs)
     if len(runs) > 1:
@@ -222,39 +250,106 @@ def export_runs(run_dirs, model_root, version=None):
         from tfrnn.models.peft import merge_peft
 
         merge_peft(runs[0].model)  # LoRA, QLoRA, DoRA, (IA)3, AdaLoRA: into the weights; prefixes: MLP folded
-    model_root = Path(model_root)
-    model_root.mkdir(parents=True, exist_ok=True)
-    version = next_version(model_root) if version is None else int(version)
-    target = model_root / str(version)
-    if target.exists():
-        raise ConfigError(f"{target}: version {version} exists already; omit --version for the next")
-    staging = model_root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()  # umask permissions, as for any folder (mkdtemp's 0700 would hide it from TF Serving)
-    try:
+    target = version_folder(model_root, version)
+    with staged_version(target) as staging:
         _serving_archive(runs, names).write_out(str(staging), verbose=False)
-        extra = staging / "assets.extra"
-        extra.mkdir(exist_ok=True)
-        shutil.copy(runs[0].paths.config, extra / "tfrnn_config.yaml")
-        write_warmup_requests(extra / WARMUP_FILE, model_root.name, runs[0].spec.data.max_len)
-        (extra / "labels.txt").write_text("\n".join(runs[0].label_names) + "\n", encoding="utf-8")
+        first = runs[0]
+        extra = write_assets_extra(staging, first.paths.config, first.label_names, first.spec.data.max_len)
         if len(runs) > 1:
             tasks = {name: {"run": str(run.paths.root), "labels": run.label_names} for run, name in zip(runs, names)}
             (extra / "tasks.json").write_text(json.dumps(tasks, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def check_version(version):
+    """Raises ConfigError unless `version` is None (the next one) or a positive integer."""
+    if version is not None and int(version) <= 0:
+        raise ConfigError(f"--version {version}: must be a positive integer")
+
+
+def version_folder(model_root, version):
+    """The version folder an export writes, before anything is written.
+
+    Args:
+        model_root: str or Path. The model's folder under the export root (saved_models/NAME).
+        version: int or None. The version number; None takes the next free one.
+
+    Returns:
+        Path `model_root/<version>`.
+
+    Raises:
+        ConfigError: that version exists already.
+    """
+    version = next_version(model_root) if version is None else int(version)
+    target = Path(model_root) / str(version)
+    if target.exists():
+        raise ConfigError(f"{target}: version {version} exists already; omit --version for the next")
+    return target
+
+
+@contextlib.contextmanager
+def staged_version(target):
+    """A dot-folder beside `target` (which TF Serving ignores) to write a version in, renamed to
+    `target` when the block ends; removed, and `target` never made, if the block raises.
+
+    Args:
+        target: Path. The version folder (`version_folder`).
+
+    Yields:
+        Path. The staging folder.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()  # umask permissions, as for any folder (mkdtemp's 0700 would hide it from TF Serving)
+    try:
+        yield staging
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
-def _export_under_tensorflow(run_dirs, model_root, version):
-    """`export_run` in a fresh process with KERAS_BACKEND=tensorflow, for a shell on another
+def write_assets_extra(folder, config_path, label_names, max_len):
+    """Writes `folder/assets.extra/`: a run's config as tfrnn_config.yaml, labels.txt (one name a
+    line, in column order) and TF Serving's warm-up requests.
+
+    Args:
+        folder: Path. The (staged) version folder; its parent is named after the model.
+        config_path: Path. The run's config.yaml.
+        label_names: list of str. The class names, in the order of the probabilities' columns.
+        max_len: int. The longest token sequence, for the warm-up texts.
+
+    Returns:
+        Path of assets.extra.
+    """
+    extra = folder / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    shutil.copy(config_path, extra / "tfrnn_config.yaml")
+    write_warmup_requests(extra / WARMUP_FILE, folder.parent.name, max_len)
+    (extra / "labels.txt").write_text("\n".join(label_names) + "\n", encoding="utf-8")
+    return extra
+
+
+def run_under_tensorflow(module, **arguments):
+    """Runs an export in a fresh process with KERAS_BACKEND=tensorflow, for a shell on another
     backend (JAX on a TPU VM). The serving graph is TensorFlow's whatever trained the model: the
     preprocessor is TensorFlow (string ops, lookup tables) and the `.keras` file is
     backend-independent, so the same run gives the same SavedModel from any shell. (Keras'
     jax2tf export would embed the model as one XLA call, a different graph, and cannot convert
-    the preprocessor.) The child's user errors come back as the same exception, one line."""
-    command = [sys.executable, "-m", "tfrnn.export", str(model_root), str(version or ""), *map(str, run_dirs)]
+    the preprocessor.)
+
+    Args:
+        module: str. A module whose `__main__` calls `answer_under_tensorflow`.
+        **arguments: JSON values. The export function's arguments.
+
+    Returns:
+        Path of the written version folder.
+
+    Raises:
+        TfrnnError: the child's user error, as the same exception (one line).
+        RuntimeError: the child failed otherwise (its stderr's end).
+    """
+    command = [sys.executable, "-m", module, json.dumps(arguments)]
     result = subprocess.run(
         command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True, check=False
     )
@@ -267,11 +362,12 @@ def _export_under_tensorflow(run_dirs, model_root, version):
     return Path(answer["path"])
 
 
-def _main(model_root, version, *run_dirs):
-    """`python -m tfrnn.export MODEL_ROOT VERSION|'' RUN_DIR...`: prints one JSON line, the
-    version folder or the user error (exit status 2)."""
+def answer_under_tensorflow(export):
+    """The child of `run_under_tensorflow`: `python -m MODULE ARGUMENTS_JSON` calls
+    `export(**arguments)` and prints one JSON line, the version folder or the user error (exit
+    status 2)."""
     try:
-        target = export_runs(list(run_dirs), model_root, int(version) if version else None)
+        target = export(**json.loads(sys.argv[1]))
     except errors.TfrnnError as error:
         print(json.dumps({"error": type(error).__name__, "message": str(error)}))
         sys.exit(2)
@@ -279,4 +375,4 @@ def _main(model_root, version, *run_dirs):
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:])
+    answer_under_tensorflow(export_runs)

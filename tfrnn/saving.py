@@ -47,6 +47,7 @@ def register_classes():
     importlib.import_module("tfrnn.models")
     importlib.import_module("tfrnn.training.schedules")
     importlib.import_module("tfrnn.training.ulmfit")  # UlmfitAdam(W): a model.keras compiled with them
+    importlib.import_module("tfrnn.training.losses")  # SparseCrossentropy: the compiled loss of a model.keras
     registry = keras.saving.get_custom_objects()
     for registered_name, module in DEFERRED.items():
         registry.setdefault(registered_name, _stand_in(registered_name, module))

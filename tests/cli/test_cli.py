@@ -469,6 +469,28 @@ BAD_INPUTS = {
         "serve {tmp} --enable_batching --batching_parameters_file {tmp}/batching.config",
         ["batching.config:2", "'batch_timout_micros"],
     ),
+    "unknown adversarial method": (
+        f"{NEW_RUN} train.adversarial.method=fgsm",
+        ["train.adversarial.method='fgsm'", "expected one of fgm, pgd, vat"],
+    ),
+    "adversarial epsilon 0": (
+        f"{NEW_RUN} train.adversarial.method=fgm train.adversarial.epsilon=0",
+        ["train.adversarial.epsilon=0.0", "must be positive"],
+    ),
+    "augmentation rate above 1": (f"{NEW_RUN} data.augment.swap=1.5", ["data.augment.swap=1.5", "0 <= x <= 1"]),
+    "synonyms without neighbours": (
+        f"{NEW_RUN} data.augment.synonym=0.1",
+        ["data.augment.synonym=0.1", "needs data.augment.neighbours_from"],
+    ),
+    "neighbours from a missing run": (
+        f"{NEW_RUN} data.augment.synonym=0.1 data.augment.neighbours_from={{tmp}}/norun",
+        ["data.augment.neighbours_from", "norun"],
+    ),
+    "VAT on a missing unlabelled file": (
+        f"{NEW_RUN} train.adversarial.method=vat train.adversarial.unlabelled={{tmp}}/unsup.csv",
+        ["unsup.csv"],
+    ),
+    "ensemble of one run": ("ensemble {run} --to {tmp}/x", ["at least 2"]),
     "device that does not exist": (
         f"{NEW_RUN} --strategy mirrored --devices /gpu:0,/gpu:1",
         ["train.devices", "'/gpu:0'"],

@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfrnn import data
-from tfrnn.config import resolve, save_config
+from tfrnn.config import TextDataConfig, resolve, save_config
+from tfrnn.data.text_sources import read_documents
 from tfrnn.distribute import (
     auto_jit_compile,
     auto_precision,
@@ -33,6 +35,8 @@ from tfrnn.models import build_classifier
 from tfrnn.models.peft import adalora, apply_peft, load_adapter, parameter_counts
 from tfrnn.runs import RunPaths, load_pretrained, predict_probabilities, write_json
 from tfrnn.training import reports, ulmfit
+from tfrnn.training.adversarial import check_adversarial, enable_adversarial
+from tfrnn.training.augmentation import augment_training_examples, check_augment
 from tfrnn.training.callbacks import (
     AtomicModelCheckpoint,
     BestAdapterCheckpoint,
@@ -41,7 +45,9 @@ from tfrnn.training.callbacks import (
     ResumableRandomState,
     write_adapter,
 )
+from tfrnn.training.losses import SparseCrossentropy
 from tfrnn.training.optimizers import make_optimizer
+from tfrnn.training.tracking import check_wandb, wandb_callbacks
 
 
 @dataclasses.dataclass
@@ -125,6 +131,10 @@ def resolve_spec(config, train_examples, checkpoint, strategy=None):
     if handle and os.path.isdir(handle):  # a local folder: found again from any working directory
         bert = dataclasses.replace(spec.model.bert, checkpoint=os.path.abspath(handle))
         spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, bert=bert))
+    neighbours_from = spec.data.augment.neighbours_from
+    if neighbours_from is not None:  # found again by --resume from any working directory
+        augment = dataclasses.replace(spec.data.augment, neighbours_from=os.path.abspath(neighbours_from))
+        spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, augment=augment))
     return spec
 
 
@@ -198,18 +208,49 @@ def history_from_csv(path):
 
 def _load_splits(config, log):
     """Reads every split the run needs: (train, {"validation"?, "test"?: Examples})."""
-    examples = data.load_examples(config.data, "train", seed=config.train.seed)
+    split_seed = config.train.seed if config.data.split_seed is None else config.data.split_seed
+    examples = data.load_examples(config.data, "train", seed=split_seed)
     if examples.skipped_blank:
         log(f"skipped {examples.skipped_blank} blank texts in {examples.source}")
     evaluated = {}
     if data.has_test_split(config.data):
         evaluated["test"] = data.load_examples(config.data, "test")
-    train_examples, val_examples = data.train_validation_split(
-        examples, config.data.validation_split, config.train.seed
-    )
+    train_examples, val_examples = data.train_validation_split(examples, config.data.validation_split, split_seed)
     if len(val_examples.texts):
         evaluated = {"validation": val_examples, **evaluated}
     return train_examples, evaluated
+
+
+def _read_unlabelled(config, strategy):
+    """VAT's unlabelled texts (`train.adversarial.unlabelled`), or None; read before the run
+    writes anything."""
+    adversarial = config.train.adversarial
+    check_adversarial(adversarial)
+    if adversarial.unlabelled is None:
+        return None
+    if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy):
+        raise ConfigError(
+            "train.adversarial.unlabelled: one replica only (the unlabelled batches are not distributed)",
+            "train.adversarial.unlabelled",
+        )
+    source = TextDataConfig(
+        sources=[adversarial.unlabelled],
+        text_column=adversarial.unlabelled_column,
+        strip_html=config.data.strip_html,
+        unicode_form=config.data.unicode_form,
+        validation_split=0.0,
+    )
+    texts, _ = read_documents(source)
+    return texts
+
+
+def _with_unlabelled(train_ds, texts, preprocessor, spec, static):
+    """Each training batch paired with a batch of unlabelled inputs (repeated without end)."""
+    examples = data.Examples(texts, np.zeros(len(texts)), list(spec.data.labels), spec.train.adversarial.unlabelled)
+    unlabelled = data.make_dataset(
+        examples, preprocessor, spec.data, True, seed=spec.train.seed + 1, repeat=True, static_shapes=static
+    ).map(lambda inputs, *labels: inputs)
+    return tf.data.Dataset.zip((train_ds, unlabelled))
 
 
 def _datasets(config, train_examples, val_examples, preprocessor, strategy):
@@ -318,12 +359,16 @@ def _peft_facts(model, paths, peft):
     return facts
 
 
-def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint, log):
+def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, checkpoint, log, unlabelled=None):
     """Builds the classifier under `strategy` (from `checkpoint`, a BERT's), makes the weights
-    `model.peft` says trainable, compiles and fits it; returns the best model as saved (a PEFT
-    run's: with the best adapter weights loaded), seconds, and facts for metrics.json (step
-    traces, `count_traces`; trainable parameters; the PEFT method's)."""
+    `model.peft` says trainable, compiles and fits it (adversarially with `train.adversarial`;
+    VAT also on `unlabelled` texts); returns the best model as saved (a PEFT run's: with the best
+    adapter weights loaded), seconds, and facts for metrics.json (step traces, `count_traces`;
+    trainable parameters; the PEFT method's)."""
     train_ds, val_ds, steps = _datasets(spec, train_examples, val_examples, preprocessor, strategy)
+    if unlabelled is not None:
+        static = spec.train.compiled or on_tpu(strategy)
+        train_ds = _with_unlabelled(train_ds, unlabelled, preprocessor, spec, static)
     validating = val_examples is not None
     # A finite training dataset (one replica, or Keras' distribution under JAX) is iterated once an epoch:
     # a resumed fit replays those passes (ResumableRandomState). Under a tf.distribute strategy
@@ -341,24 +386,29 @@ def _fit(spec, paths, train_examples, val_examples, preprocessor, strategy, chec
             optimizer=_optimizer(spec, model, steps["steps_per_epoch"]),
             # Batches in fixed shapes carry filler rows of weight 0 (`static_batch`): the loss
             # averages over the weighted rows, and accuracy is weighted, so fillers count nowhere.
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+            loss=SparseCrossentropy(spec.train.label_smoothing),
             weighted_metrics=["accuracy"],
             jit_compile=spec.train.compiled,
         )
+        adversarial = spec.train.adversarial
+        if adversarial.method is not None:
+            enable_adversarial(model, adversarial, unlabelled=unlabelled is not None)
+            log(
+                f"adversarial training: {adversarial.method}, epsilon {adversarial.epsilon}, weight {adversarial.weight}"
+            )
         traces = count_traces(model)
+        callbacks = run_callbacks(
+            paths, spec, validating, replayable, first=[ulmfit.GradualUnfreezing()] if _ulmfit(spec.train) else ()
+        )
+        if spec.train.wandb and is_chief(strategy):  # last: after the callbacks that add to the logs
+            callbacks += wandb_callbacks(spec, paths.root, log)
         started = time.time()
         try:
             model.fit(
                 train_ds,
                 validation_data=val_ds,
                 epochs=spec.train.epochs,
-                callbacks=run_callbacks(
-                    paths,
-                    spec,
-                    validating,
-                    replayable,
-                    first=[ulmfit.GradualUnfreezing()] if _ulmfit(spec.train) else (),
-                ),
+                callbacks=callbacks,
                 shuffle=False,  # the pipeline shuffles
                 verbose=spec.train.verbose,
                 **steps,
@@ -420,6 +470,7 @@ def train(config, resume=False, log=print):
         config.train.strategy, config.train.devices, config.train.model_parallel, config.model.kind
     )
     seed(config.train)
+    check_wandb(config)
     replicas = strategy.num_replicas_in_sync
     if config.data.batch_size % replicas:
         raise ConfigError(
@@ -430,8 +481,10 @@ def train(config, resume=False, log=print):
     paths = None
     try:  # Ctrl-C while reading the data (a download, a large file) is Interrupted too
         train_examples, evaluated = _load_splits(config, log)
+        unlabelled = _read_unlabelled(config, strategy)
         checkpoint = read_encoder(config)
         spec = resolve_spec(config, train_examples, checkpoint, strategy)
+        check_augment(spec)  # data.augment.neighbours_from, before the run directory exists
         if is_chief(strategy):
             paths = run_paths(spec, resume)
             if resume:  # files a killed process was writing (model.keras, backup states)
@@ -440,7 +493,7 @@ def train(config, resume=False, log=print):
         else:  # another worker keeps the outputs; this one writes to a folder it removes at the end
             paths = RunPaths(Path(tempfile.mkdtemp(prefix="tfrnn-worker-")) / "run")
         try:
-            return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log)
+            return _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log, unlabelled)
         except ConfigError:  # settings the model refuses once built (a PEFT rank too large for a layer)
             if not resume:
                 shutil.rmtree(paths.root, ignore_errors=True)  # this run made it: leave nothing behind
@@ -456,24 +509,34 @@ def train(config, resume=False, log=print):
             shutil.rmtree(paths.root.parent, ignore_errors=True)
 
 
-def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
+def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log, unlabelled=None):
     """train() once the data is read, the spec resolved and the run directory settled."""
     if spec.init_from is not None:  # the pretrained run's vocabulary and cleaning
         preprocessor = checkpoint.preprocessor_for(spec.data.max_len)
     else:
         preprocessor = data.make_preprocessor(spec, train_examples.texts, checkpoint)
+    originals = len(train_examples.texts)
+    train_examples = augment_training_examples(train_examples, spec, log)  # the vocabulary is the originals'
     paths.root.mkdir(parents=True, exist_ok=True)
     log(f"run directory: {paths.root}")
     save_config(spec, paths.config)
     log(
-        f"data: {len(train_examples.texts)} train, {len(evaluated.get('validation', []))} "
+        f"data: {originals} train, {len(evaluated.get('validation', []))} "
         f"validation, labels {', '.join(spec.data.labels)} ({train_examples.source})"
     )
     log(f"strategy: {describe(strategy)}")
     preprocessor.save_vocabulary(paths.vocabulary)
     with dtype_policy(spec.train.precision):
         model, train_seconds, facts = _fit(
-            spec, paths, train_examples, evaluated.get("validation"), preprocessor, strategy, checkpoint, log
+            spec,
+            paths,
+            train_examples,
+            evaluated.get("validation"),
+            preprocessor,
+            strategy,
+            checkpoint,
+            log,
+            unlabelled,
         )
 
     history = history_from_csv(paths.history)
@@ -487,7 +550,8 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log):
         "epochs_run": epochs_run,
         "train_seconds": round(train_seconds, 2),
         "seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 2),
-        "train_examples": len(train_examples.texts),
+        "train_examples": originals,
+        **({"augmented_examples": len(train_examples.texts)} if spec.data.augment.active else {}),
         "vocabulary_size": preprocessor.vocabulary_size,
         "parameters": int(model.count_params()),
         **facts,
