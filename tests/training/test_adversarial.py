@@ -4,32 +4,18 @@ import json
 import os
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.fixtures import quiet, tiny_config
+from tests.training.test_adversarial_backends import X, Y, tiny_model
 from tfrnn.config import AdversarialConfig
 from tfrnn.errors import ConfigError
 from tfrnn.training import adversarial
 from tfrnn.training.adversarial import AdversarialStep, _kl, _zeros
 from tfrnn.training.losses import SparseCrossentropy
 from tfrnn.training.train import train
-
-X = np.array([[3, 4, 5, 0], [6, 7, 8, 9], [2, 11, 0, 0], [12, 13, 14, 0]], np.int32)  # 0: padding
-Y = np.array([0, 1, 1, 0], np.int32)
-
-
-def _model(seed=0):
-    """Token ids -> masked embedding (named "embedding") -> LSTM -> logits; no dropout, SGD."""
-    keras.utils.set_random_seed(seed)
-    ids = keras.Input((None,), dtype="int32")
-    embedded = keras.layers.Embedding(16, 4, mask_zero=True, name="embedding")(ids)
-    logits = keras.layers.Dense(2)(keras.layers.LSTM(3)(embedded))
-    model = keras.Model(ids, logits)
-    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=SparseCrossentropy(), metrics=["accuracy"])
-    return model
 
 
 def _loss_at(model, step, shift):
@@ -46,7 +32,7 @@ def _embedding_gradient(model, step):
 
 
 def test_fgm_perturbation_has_the_norm_and_the_gradients_direction():
-    model = _model()
+    model = tiny_model()
     step = AdversarialStep(model, AdversarialConfig(method="fgm", epsilon=0.5))
     g = _embedding_gradient(model, step)
     # The gradient against central finite differences along random directions.
@@ -65,7 +51,7 @@ def test_fgm_perturbation_has_the_norm_and_the_gradients_direction():
 
 
 def test_the_step_perturbs_along_the_clean_loss_gradient(monkeypatch):
-    model = _model()
+    model = tiny_model()
     step = AdversarialStep(model, AdversarialConfig(method="fgm", epsilon=0.5, weight=1.0))
     expected = _embedding_gradient(model, step)
     seen = []
@@ -78,7 +64,7 @@ def test_the_step_perturbs_along_the_clean_loss_gradient(monkeypatch):
 
 
 def test_pgd_stays_in_the_epsilon_ball_and_ascends():
-    model = _model()
+    model = tiny_model()
     step = AdversarialStep(model, AdversarialConfig(method="pgd", epsilon=0.3, steps=4))
     g = _embedding_gradient(model, step)
     loss, r = step._tf_adversarial_loss(tf.constant(X), Y, None, tf.constant(g))
@@ -89,7 +75,7 @@ def test_pgd_stays_in_the_epsilon_ball_and_ascends():
 def test_vat_kl_is_zero_without_perturbation_and_positive_with_one():
     logits = tf.constant([[1.0, -2.0], [0.5, 0.3]])
     assert float(_kl(logits, logits)) == pytest.approx(0.0, abs=1e-7)
-    model = _model()
+    model = tiny_model()
     x = tf.constant(X)
     clean = model(x)
     assert float(AdversarialStep(model, AdversarialConfig("vat", epsilon=0.0))._tf_vat_loss(x, clean)) < 1e-7
@@ -97,7 +83,7 @@ def test_vat_kl_is_zero_without_perturbation_and_positive_with_one():
 
 
 def test_unlabelled_batches_add_the_kl_term_only(monkeypatch):
-    model = _model()
+    model = tiny_model()
     step = AdversarialStep(model, AdversarialConfig("vat", epsilon=1.0), unlabelled=True)
     unlabelled = tf.constant([[5, 6, 0], [7, 8, 9], [1, 2, 3]], tf.int32)  # 3 rows: the labelled batch has 4
     batches = []

@@ -16,7 +16,7 @@ X = np.array([[3, 4, 5, 0], [6, 7, 8, 9], [2, 11, 0, 0], [12, 13, 14, 0]], np.in
 Y = np.array([0, 1, 1, 0], np.int32)
 
 
-def _model(seed=0):
+def tiny_model(seed=0):
     """Token ids -> masked embedding (named "embedding") -> LSTM -> logits; no dropout, SGD."""
     keras.utils.set_random_seed(seed)
     ids = keras.Input((None,), dtype="int32")
@@ -36,16 +36,16 @@ def _fit(model, step_config=None, epochs=3):
 
 @pytest.mark.parametrize("method", ["fgm", "pgd", "vat"])
 def test_epsilon_zero_trains_like_plain_training_step_for_step(method):
-    plain = _fit(_model())
-    zero = _fit(_model(), AdversarialConfig(method=method, epsilon=0.0, weight=1.0))
+    plain = _fit(tiny_model())
+    zero = _fit(tiny_model(), AdversarialConfig(method=method, epsilon=0.0, weight=1.0))
     for actual, expected in zip(zero, plain, strict=True):
         np.testing.assert_allclose(actual, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["fgm", "pgd", "vat"])
 def test_a_perturbation_changes_training(method):
-    plain = _fit(_model())
-    adversarial = _fit(_model(), AdversarialConfig(method=method, epsilon=1.0))
+    plain = _fit(tiny_model())
+    adversarial = _fit(tiny_model(), AdversarialConfig(method=method, epsilon=1.0))
     assert all(np.isfinite(w).all() for w in adversarial)
     assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(adversarial, plain, strict=True))
 
