@@ -590,9 +590,11 @@ def serve(
 
 
 # Commands in modules of their own (imported last: they use this module's helpers).
+from tfrnn_cli.explain import explain  # noqa: E402
 from tfrnn_cli.tune import tune  # noqa: E402
 
 cli.add_command(tune)
+cli.add_command(explain)
 
 
 def main():

@@ -18,7 +18,7 @@ LAYERS = [
     ("tfrnn.models",),
     ("tfrnn.data",),
     ("tfrnn.saving", "tfrnn.distribute", "tfrnn.runs", "tfrnn.pretrained", "tfrnn.serving"),
-    ("tfrnn.training",),
+    ("tfrnn.training", "tfrnn.explain"),
     ("tfrnn.export", "tfrnn.ensemble", "tfrnn.tuning"),
     ("tfrnn_cli",),
 ]

@@ -65,7 +65,7 @@ def embedding_layer(model):
 
 
 @contextlib.contextmanager
-def _shifted(layer, shift):
+def shifted_output(layer, shift):
     """Inside the block, `layer`'s output is its output plus `shift` (same shape). The layer's
     mask is computed from its inputs, so masking downstream is unchanged."""
     name = "quantized_call" if getattr(layer, "quantization_mode", None) else "call"
@@ -163,7 +163,7 @@ class AdversarialStep:
         self.extra_share = weight if adversarial.method == "vat" else weight / (1.0 + weight)
 
     def _logits(self, x, shift):
-        with _shifted(self.layer, shift):
+        with shifted_output(self.layer, shift):
             return self.model(x, training=True)  # (batch, classes)
 
     def perturbation(self, direction, gradient_at):
@@ -272,11 +272,11 @@ class AdversarialStep:
         x, y, sample_weight, unlabelled_x = self._split(data)
 
         def logits_at(trainable, non_trainable, inputs, shift):
-            with _shifted(self.layer, shift):
+            with shifted_output(self.layer, shift):
                 return model.stateless_call(trainable, non_trainable, inputs, training=True)
 
         def clean_loss(trainable, zero):
-            with _shifted(self.layer, zero):
+            with shifted_output(self.layer, zero):
                 loss, aux = model.compute_loss_and_updates(
                     trainable,
                     non_trainable,
