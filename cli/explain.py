@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from tfrnn_cli.main import UserError, reports_user_errors
 
+from tfrnn import choices
+
 EXPLAIN_EXAMPLES = """
 \b
 Examples:
@@ -44,7 +46,7 @@ def _named_texts(texts, text_file):
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the explanations as a page.")
 @click.option(
     "--method",
-    type=click.Choice(["ig", "occlusion"]),
+    type=click.Choice(list(choices.EXPLAIN_METHODS)),
     default="ig",
     show_default=True,
     help="Integrated gradients, or leave-one-word-out occlusion.",
@@ -52,7 +54,7 @@ def _named_texts(texts, text_file):
 @click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True, help="Integrated gradients' steps.")
 @click.option(
     "--baseline",
-    type=click.Choice(["pad", "zeros"]),
+    type=click.Choice(list(choices.EXPLAIN_BASELINES)),
     default="pad",
     show_default=True,
     help="Integrated gradients' baseline: the padding embedding, or zeros.",

@@ -95,6 +95,12 @@ AUGMENT_UNITS = {
     "char": "characters (Chinese)",
 }
 
+# tfrnn explain --method -> tfrnn.explain.
+EXPLAIN_METHODS = {"ig": "integrated gradients", "occlusion": "occlusion (leave one word out)"}
+
+# tfrnn explain --baseline: integrated gradients' starting point.
+EXPLAIN_BASELINES = {"pad": "the padding token's embedding", "zeros": "zero embeddings"}
+
 MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 
 PRECISIONS = {

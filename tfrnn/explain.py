@@ -29,13 +29,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrnn import choices
 from tfrnn.data.preprocessing import OOV_ID
 from tfrnn.errors import ConfigError
 from tfrnn.files import atomic_write_text
 from tfrnn.training.adversarial import embedding_layer, shifted_output
 
-METHODS = ("ig", "occlusion")
-BASELINES = ("pad", "zeros")
 TARGETS = ("probability", "logit")
 
 # Completeness: the largest relative gap |sum(attributions) - (f(x) - f(baseline))| / |f(x) - f(baseline)|
@@ -46,8 +45,6 @@ COMPLETENESS_FLOOR = 0.01
 
 # BERT's word pieces left out of the words shown (they stay in the model's input).
 SPECIAL_PIECES = ("[CLS]", "[SEP]", "[PAD]")
-
-METHOD_NAMES = {"ig": "integrated gradients", "occlusion": "occlusion (leave one word out)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,8 +182,8 @@ def explain_texts(
 
 def _check_options(texts, method, steps, baseline, target):
     for name, value, allowed in (
-        ("method", method, METHODS),
-        ("baseline", baseline, BASELINES),
+        ("method", method, choices.EXPLAIN_METHODS),
+        ("baseline", baseline, choices.EXPLAIN_BASELINES),
         ("target", target, TARGETS),
     ):
         if value not in allowed:
@@ -449,7 +446,7 @@ def _bucket(strength):
 def summary_line(explanation):
     """`label 0.923 · method (settings) · completeness` in one line of plain text."""
     e = explanation
-    parts = [f"{e.label} {e.probability:.3f}", METHOD_NAMES[e.method]]
+    parts = [f"{e.label} {e.probability:.3f}", choices.EXPLAIN_METHODS[e.method]]
     if e.method == "ig":
         parts[-1] += f" ({e.steps} step{'s' if e.steps != 1 else ''}, {e.baseline} baseline)"
         parts.append(
