@@ -163,6 +163,8 @@ Examples:
   tfrnn train --model bert --checkpoint ./all-MiniLM-L6-v2 --peft lora model.peft.rank=8 --data sst2.tsv
   tfrnn train --model bert --strategy mirrored --devices /gpu:0,/gpu:1
   tfrnn train --init-from runs/imdb-lm --data train.csv   # ULMFiT on a tfrnn pretrain run
+  tfrnn train train.adversarial.method=fgm train.adversarial.epsilon=0.5   # adversarial training
+  tfrnn train data.augment.deletion=0.1 data.augment.swap=0.1 train.label_smoothing=0.1
 """
 
 PRETRAIN_EXAMPLES = """
@@ -591,10 +593,12 @@ def serve(
 
 # Commands in modules of their own (imported last: they use this module's helpers).
 from tfrnn_cli.explain import explain  # noqa: E402
+from tfrnn_cli.report import report  # noqa: E402
 from tfrnn_cli.tune import tune  # noqa: E402
 
 cli.add_command(tune)
 cli.add_command(explain)
+cli.add_command(report)
 
 
 def main():

@@ -18,7 +18,7 @@ LAYERS = [
     ("tfrnn.models",),
     ("tfrnn.data",),
     ("tfrnn.saving", "tfrnn.distribute", "tfrnn.runs", "tfrnn.pretrained", "tfrnn.serving"),
-    ("tfrnn.training", "tfrnn.explain"),
+    ("tfrnn.training", "tfrnn.explain", "tfrnn.report"),
     ("tfrnn.export", "tfrnn.ensemble", "tfrnn.tuning"),
     ("tfrnn_cli",),
 ]

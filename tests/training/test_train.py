@@ -57,6 +57,7 @@ def test_run_directory_has_every_artefact(tiny_run):
 
     metrics = json.loads(paths.metrics.read_text())
     assert metrics == tiny_run.metrics
+    assert "<h2" in (paths.root / "report.html").read_text(encoding="utf-8")  # tfrnn train writes the page
     assert metrics["epochs_run"] == 2
     assert metrics["train_examples"] == 540 and metrics["validation"]["count"] == 60
     assert metrics["test"]["count"] == 400  # the embedded test file

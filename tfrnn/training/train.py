@@ -33,6 +33,7 @@ from tfrnn.errors import ClusterError, ConfigError, Interrupted
 from tfrnn.files import atomic_path, atomic_write_text, remove_temporaries
 from tfrnn.models import build_classifier
 from tfrnn.models.peft import adalora, apply_peft, load_adapter, parameter_counts
+from tfrnn.report import write_report
 from tfrnn.runs import RunPaths, load_pretrained, predict_probabilities, write_json
 from tfrnn.training import reports, ulmfit
 from tfrnn.training.adversarial import check_adversarial, enable_adversarial
@@ -559,6 +560,7 @@ def _train(spec, paths, strategy, train_examples, evaluated, checkpoint, log, un
     }
     reports.plot_training_curves(history, paths.curves)
     write_json(paths.metrics, metrics)
+    write_report(paths.root, log, model)  # RUN/report.html
     summary = ", ".join(f"{split} accuracy {metrics[split]['accuracy']:.4f}" for split in evaluated)
     log(f"done in {train_seconds:.0f}s: {summary or 'no evaluation split'}; outputs in {paths.root}")
     return TrainResult(paths.root, metrics)
