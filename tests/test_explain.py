@@ -65,6 +65,28 @@ def test_padding_is_never_shown_and_truncation_is_flagged():
     assert "[cut]" in render_text(explanations[1], color=False)
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model.rnn.cell=simple_rnn"],
+        ["model.rnn.cell=feedback", "model.rnn.feedback_base=gru"],
+        ["model.rnn.cell=lstm", "model.rnn.bidirectional=false", "model.rnn.pooling=concat"],
+        ["model.kind=feedforward"],
+    ],
+)
+def test_every_kind_of_classifier_is_explained_completely(overrides):
+    """tfrnn's own classifiers (fresh weights: nearly linear, so 200 steps are complete)."""
+    from tfrnn.config import load_config
+    from tfrnn.models import build_classifier
+
+    texts = ["a good film", "bad plot and a good cast", "film"]
+    preprocessor = WordPreprocessor.adapt(texts, vocab_size=20, max_len=8)
+    config = load_config(None, [*overrides, "data.max_len=8"])
+    model = build_classifier(config.model, preprocessor, 2)
+    for e in explain_texts(model, texts, steps=200):
+        assert len(e.attributions) == len(e.tokens) and e.warning is None, e.as_dict()
+
+
 # A tiny GRU that learns one rule: the label is 1 when the planted word "zap" is in the text.
 FILLERS = [f"w{i}" for i in range(12)]
 
