@@ -116,9 +116,9 @@ def ensemble_accuracy(output_dir):
     return result["accuracy"], accuracy
 
 
-def step_timing(rounds=4, steps=5):
+def step_timing(output_dir, rounds=4, steps=5):
     """Seconds per train step of FGM, PGD-3 and VAT over plain training, A B B A in one process:
-    the recipe's model on one batch of 64 reviews of 400 tokens."""
+    the recipe's model (its run's vocabulary) on one batch of 64 reviews of 400 tokens."""
     import keras
 
     from tfrnn.config import AdversarialConfig
@@ -127,12 +127,13 @@ def step_timing(rounds=4, steps=5):
     from tfrnn.training.losses import SparseCrossentropy
 
     spec = load_config(RECIPE, [f"data.path={TRAIN_CSV}"])
+    preprocessor = load_run(output_dir / "recipe").model.preprocessor
     rng = np.random.default_rng(0)
-    x = rng.integers(2, spec.model.rnn.vocab_size, size=(spec.data.batch_size, spec.data.max_len)).astype("int32")
+    x = rng.integers(2, preprocessor.vocabulary_size, size=(spec.data.batch_size, spec.data.max_len)).astype("int32")
     y = rng.integers(0, 2, size=(spec.data.batch_size,)).astype("int32")
 
     def model(method):
-        m = build_classifier(spec.model, None, 2)
+        m = build_classifier(spec.model, preprocessor, 2)
         m.compile(optimizer="adam", loss=SparseCrossentropy())
         if method:
             enable_adversarial(m, AdversarialConfig(method=method, epsilon=1.0))
@@ -228,7 +229,7 @@ def main():
         if (output_dir / n / "metrics.json").exists()
     }
     ensemble = ensemble_accuracy(output_dir) if all(n in results for n in SEEDS) else None
-    timing = step_timing() if args.step_timing else None
+    timing = step_timing(output_dir) if args.step_timing else None
     publish(section(results, output_dir, ensemble, timing, args.epsilon), args.markdown, KEY)
 
 
