@@ -226,7 +226,6 @@ def _read_unlabelled(config, strategy):
     """VAT's unlabelled texts (`train.adversarial.unlabelled`), or None; read before the run
     writes anything."""
     adversarial = config.train.adversarial
-    check_adversarial(adversarial)
     if adversarial.unlabelled is None:
         return None
     if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy):
@@ -482,6 +481,7 @@ def train(config, resume=False, log=print):
     paths = None
     try:  # Ctrl-C while reading the data (a download, a large file) is Interrupted too
         train_examples, evaluated = _load_splits(config, log)
+        check_adversarial(config.train.adversarial)  # the backend can run its step
         unlabelled = _read_unlabelled(config, strategy)
         checkpoint = read_encoder(config)
         spec = resolve_spec(config, train_examples, checkpoint, strategy)
