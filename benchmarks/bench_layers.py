@@ -8,16 +8,23 @@ examples/s of each and the medians of the per-round ratios (tfrnn / keras throug
 tfrnn is faster), from wall time and from the process's CPU time (`time.process_time()`), which
 is less sensitive to noisy neighbours on a shared CPU.
 
-The Keras backend is the one `KERAS_BACKEND` names (tensorflow or jax). Token ids are NumPy
-arrays and tensorflow is imported only when it is the backend, so a JAX run never loads it.
+The Keras backend is the one `KERAS_BACKEND` names (tensorflow, jax or torch). Token ids are
+NumPy arrays and tensorflow is imported only when it is the backend, so a JAX run never loads it.
+
+`--masked` pads the batch as bucketed real text is padded: each example's length is drawn from
+the word counts of the IMDB train reviews (`benchmarks/data/imdb_train_word_counts.txt`) that
+fall in the top bucket, (T/2, T] with longer reviews truncated to T, and the Embedding masks the
+right padding (`mask_zero=True`) for both layers. `--implementation` picks the tfrnn layers'
+path: the backend's fused kernel where it can run (auto), or the equations.
 
     python benchmarks/bench_layers.py --markdown docs/benchmarks.md
-    KERAS_BACKEND=jax python benchmarks/bench_layers.py --gpu-config --layers lstm gru
+    KERAS_BACKEND=jax python benchmarks/bench_layers.py --gpu-config --layers lstm gru --masked
 """
 
 import argparse
 import dataclasses
 import functools
+import pathlib
 import random
 import statistics
 import sys
@@ -31,7 +38,8 @@ import tfrnn.layers
 
 VOCAB_SIZE = 20000
 NUM_CLASSES = 2
-SUPPORTED_BACKENDS = ("tensorflow", "jax")
+SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
+WORD_COUNTS = pathlib.Path(__file__).parent / "data" / "imdb_train_word_counts.txt"
 
 # Sizes and step counts of the two setups; explicit command-line flags override them.
 CONFIGS = {
@@ -118,6 +126,15 @@ def parse_args(argv=None):
         default="auto",
         help="input_projection of the tfrnn layers (default auto)",
     )
+    parser.add_argument(
+        "--implementation",
+        choices=list(tfrnn.layers.fused.IMPLEMENTATIONS),
+        default="auto",
+        help="implementation of the tfrnn layers: the fused kernel where it can run (auto), or the equations",
+    )
+    parser.add_argument(
+        "--masked", action="store_true", help="right-padded batch of real IMDB lengths (top bucket), masked"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
     parser.add_argument(
         "--markdown", metavar="PATH", help="write the results into this markdown file, between the bench_layers markers"
@@ -162,7 +179,7 @@ def build_model(layer_fn, args):
     model = keras.Sequential(
         [
             keras.Input((args.time_steps,), dtype="int32"),
-            keras.layers.Embedding(VOCAB_SIZE, args.embed),
+            keras.layers.Embedding(VOCAB_SIZE, args.embed, mask_zero=args.masked),
             layer_fn(args.units),
             keras.layers.Dense(NUM_CLASSES),
         ]
@@ -170,9 +187,14 @@ def build_model(layer_fn, args):
     model.compile(
         optimizer=keras.optimizers.Adam(),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=args.jit or keras.backend.backend() == "jax",
+        jit_compile=uses_jit(args),
     )
     return model
+
+
+def uses_jit(args):
+    """XLA on JAX always, on TensorFlow with --jit; never torch.compile (Keras' Python loop on torch)."""
+    return args.jit or keras.backend.backend() == "jax"
 
 
 def make_batch(args):
@@ -182,12 +204,22 @@ def make_batch(args):
         args: `argparse.Namespace`. Sizes and `seed`.
 
     Returns:
-        `(x, y)`: int32 token ids `(batch, time_steps)` and int32 labels `(batch,)`.
+        `(x, y)`: int32 token ids `(batch, time_steps)` and int32 labels `(batch,)`; with
+        `args.masked`, each row right-padded with zeros after its drawn length.
     """
     rng = np.random.default_rng(args.seed)
     x = rng.integers(1, VOCAB_SIZE, size=(args.batch, args.time_steps), dtype=np.int32)
+    if args.masked:
+        lengths = rng.choice(bucket_lengths(args.time_steps), size=args.batch)  # (batch,)
+        x[np.arange(args.time_steps)[None, :] >= lengths[:, None]] = 0
     y = rng.integers(0, NUM_CLASSES, size=(args.batch,), dtype=np.int32)
     return x, y
+
+
+def bucket_lengths(time_steps):
+    """The IMDB train reviews' lengths in the top bucket (time_steps/2, time_steps], longer ones truncated."""
+    counts = np.loadtxt(WORD_COUNTS, dtype=np.int64, comments="#")
+    return np.minimum(counts[counts > time_steps // 2], time_steps)
 
 
 def train_steps(model, batch, steps):
@@ -221,7 +253,9 @@ def time_pair(pair, args):
         List of `(tfrnn_timing, keras_timing)`, one per round, each summed over its two segments.
     """
     reset_keras(args.seed)
-    tfrnn_layer = functools.partial(pair.tfrnn_layer, input_projection=args.projection)
+    tfrnn_layer = functools.partial(
+        pair.tfrnn_layer, input_projection=args.projection, implementation=args.implementation
+    )
     models = (build_model(tfrnn_layer, args), build_model(pair.keras_layer, args))
     return interleaved_rounds(models, make_batch(args), args, pair.label)
 
@@ -316,7 +350,8 @@ def report(args, rows, device):
     Returns:
         str: the section, without markers.
     """
-    jit = args.jit or keras.backend.backend() == "jax"
+    jit = uses_jit(args)
+    padding = "right-padded to real IMDB lengths (top bucket), masked" if args.masked else "no padding"
     lines = [
         f"## Recurrent layers: tfrnn vs keras.layers, train step ({section_key(args)})",
         "",
@@ -324,7 +359,9 @@ def report(args, rows, device):
         f"- Model: Embedding({VOCAB_SIZE}, {args.embed}) -> layer({args.units}) -> "
         f"Dense({NUM_CLASSES}), Adam, float32, batch {args.batch}, T {args.time_steps}, "
         f"jit_compile={jit}, tfrnn input_projection={args.projection}, "
+        f"tfrnn implementation={args.implementation}, {padding}, "
         "`train_on_batch` on one in-memory batch",
+        f"- tfrnn's path: {tfrnn_path(args)}",
         f"- Timing: {args.warmup} warm-up steps per model, then {args.rounds} rounds of "
         f"A B B A (tfrnn, keras, keras, tfrnn), {args.steps} steps per segment; "
         "examples/s are medians over rounds",
@@ -333,8 +370,8 @@ def report(args, rows, device):
     ]
     if device != "CPU":
         lines.append(
-            "- On a GPU, CPU time counts host work only, and `keras.layers.LSTM`/`GRU` "
-            "can use the fused cuDNN kernel, which a custom cell never does"
+            "- On a GPU, CPU time counts host work only; `keras.layers.LSTM`/`GRU` use the fused "
+            "cuDNN kernel only without a mask on JAX and PyTorch"
         )
     lines += ["", format_table(rows)]
     return "\n".join(lines)
@@ -342,9 +379,11 @@ def report(args, rows, device):
 
 def section_key(args):
     """Names the markdown section after the settings, so that each setup keeps its own."""
-    jit = "_jit" if args.jit or keras.backend.backend() == "jax" else ""
+    jit = "_jit" if uses_jit(args) else ""
     gpu = "_gpu" if args.gpu_config else ""
-    return f"bench_layers_{keras.backend.backend()}_{args.projection}{jit}{gpu}"
+    implementation = "" if args.implementation == "auto" else f"_{args.implementation}"
+    masked = "_masked" if args.masked else ""
+    return f"bench_layers_{keras.backend.backend()}_{args.projection}{jit}{gpu}{implementation}{masked}"
 
 
 def main(argv=None):
@@ -358,13 +397,25 @@ def main(argv=None):
     if backend not in SUPPORTED_BACKENDS:
         sys.exit(f"Unsupported backend {backend!r}: set KERAS_BACKEND to one of {SUPPORTED_BACKENDS}.")
     device = accelerator()
-    print(f"Keras backend: {backend}, device: {device}, jit_compile={args.jit or backend == 'jax'}", flush=True)
+    print(f"Keras backend: {backend}, device: {device}, jit_compile={uses_jit(args)}", flush=True)
+    print(f"tfrnn's path: {tfrnn_path(args)}", flush=True)
     examples = 2 * args.steps * args.batch
     rows = [summarize(PAIRS[name], time_pair(PAIRS[name], args), examples) for name in args.layers]
     print(format_table(rows))
     if args.markdown:
         write_markdown(args.markdown, section_key(args), report(args, rows, device))
         print(f"Wrote {args.markdown}")
+
+
+def tfrnn_path(args):
+    """Which path each measured tfrnn layer takes here: 'fused' or why it takes the equations."""
+    paths = []
+    for name in args.layers:
+        layer = PAIRS[name].tfrnn_layer(args.units, implementation=args.implementation)
+        layer.build((args.batch, args.time_steps, args.embed))
+        reason = "equations requested" if args.implementation == "equations" else layer.fused_unavailable()
+        paths.append(f"{name} {'fused' if layer.uses_fused() else f'equations ({reason})'}")
+    return "; ".join(paths)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ def accelerator():
         if device.platform == "cpu":
             return "CPU"
         return f"{device.platform.upper()} {device.device_kind}"
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "CPU"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

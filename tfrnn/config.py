@@ -137,7 +137,7 @@ class RNNConfig:
         feedback_base: str. The feedback cell's base step (`tfrnn.choices.FEEDBACK_BASES`).
         units: int. Hidden size of each recurrent layer (per direction).
         layers: int. Number of stacked recurrent layers.
-        bidirectional: bool. Wrap each recurrent layer in `keras.layers.Bidirectional`.
+        bidirectional: bool. Wrap each recurrent layer in `tfrnn.layers.Bidirectional`.
         pooling: str. A `tfrnn.choices.RNN_POOLINGS` name (masked).
         dropout: float. Dropout on the embeddings and before the head.
         recurrent_dropout: float. Recurrent dropout inside the cells.

@@ -1,6 +1,7 @@
 """Recurrent layers written from their equations (weight-compatible with `keras.layers`) and AWD-LSTM regularisers."""
 
 from tfrnn.layers.base import ProjectedCell, ProjectedRNN
+from tfrnn.layers.bidirectional import Bidirectional
 from tfrnn.layers.feedback import ClipValue, Feedback, FeedbackCell
 from tfrnn.layers.gru import GRU, GRUCell
 from tfrnn.layers.lstm import LSTM, LSTMCell
@@ -10,6 +11,7 @@ from tfrnn.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
     "ActivationRegularization",
+    "Bidirectional",
     "ClipValue",
     "EmbeddingDropout",
     "Feedback",

@@ -28,6 +28,7 @@ from keras import ops
 from keras.src.backend import rnn as backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from tfrnn.layers import fused
 from tfrnn.layers.lora import LoraKernels
 
 
@@ -343,11 +344,17 @@ class ProjectedRNN(keras.layers.RNN):
             `gates` times wider than the input, cost more than the one big matmul saves,
             except under XLA on TensorFlow (measured in docs/benchmarks.md): pass "hoisted"
             there when compiling with `jit_compile=True`.
+        implementation: str or int. "auto" runs the backend's fused kernel (cuDNN;
+            `tfrnn.layers.fused`) wherever it can take the layer and the equations elsewhere;
+            "fused" insists on the kernel (a clear error where it cannot run); "equations" never
+            uses it. An int is `keras.layers.LSTM`'s `implementation` (1: one dropout mask per
+            gate), with "auto".
         **kwargs: the cell's arguments (see the cell class) and the base layer's.
     """
 
     cell_class = None
     cell_name = None
+    fused_kind = None  # "lstm" / "gru": the fused kernel that can run this layer
 
     def __init__(
         self,
@@ -359,11 +366,16 @@ class ProjectedRNN(keras.layers.RNN):
         unroll=False,
         zero_output_for_mask=False,
         input_projection="auto",
+        implementation="auto",
         **kwargs,
     ):
         if input_projection not in ("auto", "hoisted", "per_step"):
             raise ValueError(f"`input_projection` must be 'auto', 'hoisted' or 'per_step', got {input_projection!r}.")
         cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}
+        if isinstance(implementation, int):  # Keras' own `implementation` belongs to the cell
+            cell_kwargs["implementation"], implementation = implementation, "auto"
+        if implementation not in fused.IMPLEMENTATIONS:
+            raise ValueError(f"`implementation` must be one of {fused.IMPLEMENTATIONS}, got {implementation!r}.")
         cell = self.cell_class(
             units,
             dtype=kwargs.get("dtype"),
@@ -383,6 +395,7 @@ class ProjectedRNN(keras.layers.RNN):
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
         self.input_projection = input_projection
+        self.implementation = implementation
 
     @property
     def units(self):
@@ -400,6 +413,29 @@ class ProjectedRNN(keras.layers.RNN):
         seed generator states, they carry over. `weights`, what is saved and copied, is unchanged."""
         return super().variables + ([] if self.states is None else keras.tree.flatten(self.states))
 
+    def fused_unavailable(self):
+        """Why the backend's fused kernel cannot run this layer here, or None when it can."""
+        backend = keras.backend.backend()
+        return fused.unavailable_reason(self.fused_kind, self.cell, self.unroll, backend, fused.on_gpu())
+
+    def uses_fused(self):
+        """Whether this layer runs on the fused kernel (`implementation`); a mask that is not
+        right-padded still takes the equations, batch by batch.
+
+        Raises:
+            ValueError: `implementation="fused"` where the kernel cannot run the layer.
+        """
+        if self.implementation == "equations":
+            return False
+        reason = self.fused_unavailable()
+        if reason and self.implementation == "fused":
+            raise ValueError(f"{self.name}: implementation='fused' is not possible here: {reason}.")
+        return reason is None
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        self.uses_fused()  # implementation="fused" where it cannot run fails here, not mid-training
+
     def hoists_projection(self):
         """Whether this layer computes the input projection for all steps before the loop."""
         if self.input_projection == "auto":
@@ -414,6 +450,12 @@ class ProjectedRNN(keras.layers.RNN):
             return self._loop(sequences, initial_state, mask, training)
 
     def _loop(self, sequences, initial_state, mask, training):
+        if self.uses_fused():
+            equations = functools.partial(self._equations, sequences, initial_state, mask, training)
+            return fused.run(self, sequences, initial_state, mask, training, equations)
+        return self._equations(sequences, initial_state, mask, training)
+
+    def _equations(self, sequences, initial_state, mask, training):
         if not self.hoists_projection():
             return super().inner_loop(sequences, initial_state, mask, training)  # cell.call per step
         if keras.tree.is_nested(mask):
@@ -442,6 +484,7 @@ class ProjectedRNN(keras.layers.RNN):
 
     def get_config(self):
         config = {**super().get_config(), "input_projection": self.input_projection}
+        config["implementation"] = self.implementation
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):

@@ -82,3 +82,4 @@ class GRU(ProjectedRNN):
 
     cell_class = GRUCell
     cell_name = "gru_cell"
+    fused_kind = "gru"

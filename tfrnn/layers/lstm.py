@@ -74,3 +74,4 @@ class LSTM(ProjectedRNN):
 
     cell_class = LSTMCell
     cell_name = "lstm_cell"
+    fused_kind = "lstm"

@@ -64,7 +64,7 @@ class RNNClassifier(Classifier):
                 **extra,
             )
             if bidirectional:
-                rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}")
+                rnn = layers.Bidirectional(rnn, name=f"bidirectional_{i}")
             x = rnn(x)  # (batch, time, d) or (batch, d), d = units * (2 if bidirectional else 1)
         if pooling != "last":  # "last": the recurrent layer already returned its last output
             x = layers.MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)  # (batch, d)
