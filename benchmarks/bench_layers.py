@@ -133,6 +133,13 @@ def parse_args(argv=None):
         help="implementation of the tfrnn layers: the fused kernel where it can run (auto), or the equations",
     )
     parser.add_argument(
+        "--baseline",
+        choices=["keras", "equations"],
+        default="keras",
+        help="what the tfrnn layers are measured against: keras.layers (default), or the same tfrnn layers "
+        "on their equations (implementation='equations'), in the same process",
+    )
+    parser.add_argument(
         "--masked", action="store_true", help="right-padded batch of real IMDB lengths (top bucket), masked"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
@@ -256,7 +263,10 @@ def time_pair(pair, args):
     tfrnn_layer = functools.partial(
         pair.tfrnn_layer, input_projection=args.projection, implementation=args.implementation
     )
-    models = (build_model(tfrnn_layer, args), build_model(pair.keras_layer, args))
+    baseline = pair.keras_layer
+    if args.baseline == "equations":
+        baseline = functools.partial(pair.tfrnn_layer, input_projection=args.projection, implementation="equations")
+    models = (build_model(tfrnn_layer, args), build_model(baseline, args))
     return interleaved_rounds(models, make_batch(args), args, pair.label)
 
 
@@ -317,7 +327,7 @@ def summarize(pair, rounds, examples):
     }
 
 
-def format_table(rows):
+def format_table(rows, baseline="keras"):
     """Formats the summaries as a markdown table.
 
     Args:
@@ -327,7 +337,8 @@ def format_table(rows):
         str: the table, one line per pair.
     """
     lines = [
-        "| tfrnn vs keras.layers | tfrnn ex/s | keras ex/s | ratio, wall | wall range | ratio, CPU |",
+        f"| tfrnn vs {'keras.layers' if baseline == 'keras' else 'its equations'} | tfrnn ex/s | {baseline} ex/s "
+        "| ratio, wall | wall range | ratio, CPU |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -353,7 +364,8 @@ def report(args, rows, device):
     jit = uses_jit(args)
     padding = "right-padded to real IMDB lengths (top bucket), masked" if args.masked else "no padding"
     lines = [
-        f"## Recurrent layers: tfrnn vs keras.layers, train step ({section_key(args)})",
+        f"## Recurrent layers: tfrnn vs {'keras.layers' if args.baseline == 'keras' else 'its equations'}, "
+        f"train step ({section_key(args)})",
         "",
         *header_lines(device),
         f"- Model: Embedding({VOCAB_SIZE}, {args.embed}) -> layer({args.units}) -> "
@@ -365,7 +377,7 @@ def report(args, rows, device):
         f"- Timing: {args.warmup} warm-up steps per model, then {args.rounds} rounds of "
         f"A B B A (tfrnn, keras, keras, tfrnn), {args.steps} steps per segment; "
         "examples/s are medians over rounds",
-        "- Ratios are tfrnn / keras throughput (> 1: tfrnn faster), medians of per-round "
+        "- Ratios are tfrnn / baseline throughput (> 1: tfrnn faster), medians of per-round "
         "ratios, from wall time and from process CPU time (`time.process_time()`)",
     ]
     if device != "CPU":
@@ -373,7 +385,7 @@ def report(args, rows, device):
             "- On a GPU, CPU time counts host work only; `keras.layers.LSTM`/`GRU` use the fused "
             "cuDNN kernel only without a mask on JAX and PyTorch"
         )
-    lines += ["", format_table(rows)]
+    lines += ["", format_table(rows, args.baseline)]
     return "\n".join(lines)
 
 
@@ -383,6 +395,8 @@ def section_key(args):
     gpu = "_gpu" if args.gpu_config else ""
     implementation = "" if args.implementation == "auto" else f"_{args.implementation}"
     masked = "_masked" if args.masked else ""
+    if args.baseline == "equations":
+        masked += "_vs_equations"
     return f"bench_layers_{keras.backend.backend()}_{args.projection}{jit}{gpu}{implementation}{masked}"
 
 
@@ -401,7 +415,7 @@ def main(argv=None):
     print(f"tfrnn's path: {tfrnn_path(args)}", flush=True)
     examples = 2 * args.steps * args.batch
     rows = [summarize(PAIRS[name], time_pair(PAIRS[name], args), examples) for name in args.layers]
-    print(format_table(rows))
+    print(format_table(rows, args.baseline))
     if args.markdown:
         write_markdown(args.markdown, section_key(args), report(args, rows, device))
         print(f"Wrote {args.markdown}")

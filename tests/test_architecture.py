@@ -39,6 +39,8 @@ PRIVATE_IMPORTS = {
     ("tfrnn/layers/base.py", "keras.src.layers.rnn.dropout_rnn_cell"): "DropoutRNNCell: Keras' exact dropout-mask "
     "semantics for cells",
     ("tfrnn/layers/feedback.py", "keras.src.layers.rnn.dropout_rnn_cell"): "the same, for the feedback cell",
+    ("tfrnn/layers/fused.py", "keras.src.backend"): "Keras' TensorFlow cuDNN call (`lstm`, `gru`), which "
+    "keras.layers.LSTM/GRU use and keras.ops does not expose",
     ("tfrnn/distribute/keras_compat.py", "keras.src.backend.tensorflow"): "patches TensorFlowTrainer for "
     "keras-team/keras#20585 (multi-replica fit); version-guarded",
     ("tfrnn/models/bert/checkpoint.py", "keras_hub.src.utils.preset_utils"): "get_file / check_file_exists read "

@@ -258,7 +258,7 @@ def _run_fused(layer, sequences, initial_state, lengths, training):
 
 def _keras_tensorflow(kind, cell, x, states, lengths):
     """Keras' TensorFlow cuDNN call, on a right-padded mask built from the lengths."""
-    from keras.src import backend
+    from keras.src.backend import gru, lstm
 
     mask = ops.arange(x.shape[1], dtype="int32")[None, :] < lengths[:, None]
     common = dict(
@@ -271,9 +271,9 @@ def _keras_tensorflow(kind, cell, x, states, lengths):
         return_sequences=True,
     )
     if kind == "lstm":
-        _, y, new_states = backend.lstm(x, states[0], states[1], **common)
+        _, y, new_states = lstm(x, states[0], states[1], **common)
     else:
-        _, y, new_states = backend.gru(x, states[0], reset_after=True, **common)
+        _, y, new_states = gru(x, states[0], reset_after=True, **common)
     return y, list(new_states)
 
 
