@@ -361,8 +361,8 @@ def _torch_module(kind, input_size, units, bidirectional):
 def _torch(kind, cells, x, states, lengths, all_states=True):
     """One direction (one cell) or both (two cells: forward, backward); states per cell.
 
-    On a CPU, PyTorch runs packed sequences step by step (4.5x slower than its fused kernel over
-    the padded batch, measured in docs/benchmarks.md). When only `h` is needed (`all_states`
+    On a CPU, PyTorch runs packed sequences step by step (about 4.5x slower than its fused kernel
+    over the padded batch; docs/benchmarks.md, "Fused kernels"). When only `h` is needed (`all_states`
     False), each direction there runs over the whole padded batch instead, and `h` at each
     sequence's end is read from the outputs: the steps past an end change nothing before it.
     An LSTM's final cell state is then a placeholder that no caller reads.
