@@ -130,7 +130,8 @@ def parse_args(argv=None):
         "--implementation",
         choices=list(tfrnn.layers.fused.IMPLEMENTATIONS),
         default="auto",
-        help="implementation of the tfrnn layers: the fused kernel where it can run (auto), or the equations",
+        help="implementation of the tfrnn layers: the fused kernel where it can run (auto), or the equations; "
+        "fused insists on it (LSTM and GRU only: --layers lstm gru)",
     )
     parser.add_argument(
         "--baseline",
@@ -154,6 +155,10 @@ def parse_args(argv=None):
         parser.error("--rounds, --steps and the sizes must be positive")
     if args.warmup < 0:
         parser.error("--warmup must not be negative")
+    if args.masked and not len(bucket_lengths(args.time_steps)):
+        parser.error(
+            f"--masked: no IMDB review is longer than {args.time_steps // 2} words; use a smaller --time-steps"
+        )
     return args
 
 

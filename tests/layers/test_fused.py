@@ -166,7 +166,9 @@ def _assert_same(ours, reference, mask, training=False):
         result = layer(X, mask=mask, training=training)
         return _numpy(keras.tree.flatten(result))
 
-    for got, want in zip(outputs(ours), outputs(reference)):
+    got_all, want_all = outputs(ours), outputs(reference)
+    assert len(got_all) == len(want_all)
+    for got, want in zip(got_all, want_all):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
@@ -231,6 +233,43 @@ def test_dropout_dropconnect_and_lora_take_the_fused_path(fused_here, kind):
     _assert_same(ours, reference, MASKS["right_padded"], training=True)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_initial_state_backwards(fused_here, kind):
+    """A given initial state, read backwards over a right-padded batch: the leading padded steps
+    hold what this backend's equations put there."""
+    ours, reference = _pair(kind, return_sequences=True, return_state=True, go_backwards=True)
+    states = (
+        [keras.ops.convert_to_tensor(RNG.normal(size=(4, 4)).astype("float32")) for _ in ours.cell.state_size]
+        if kind == "lstm"
+        else [keras.ops.convert_to_tensor(RNG.normal(size=(4, 4)).astype("float32"))]
+    )
+    for got, want in zip(
+        _numpy(keras.tree.flatten(ours(X, initial_state=states, mask=MASKS["right_padded"]))),
+        _numpy(keras.tree.flatten(reference(X, initial_state=states, mask=MASKS["right_padded"]))),
+    ):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_tensorflow_traces_an_unknown_time_dimension(monkeypatch):
+    """Bucketed batches and the export signature leave the time dimension unknown in the graph;
+    the fused path's lengths, masks and reversals take it as a tensor."""
+    if BACKEND != "tensorflow":
+        pytest.skip("TensorFlow graphs with an unknown time dimension")
+    import tensorflow as tf
+
+    def kernel(kind, cells, x, states, lengths, all_states=True):  # the shapes of Keras' cuDNN call
+        return keras.ops.matmul(x, keras.ops.zeros((x.shape[-1], cells[0].units))), states  # (batch, time, units)
+
+    monkeypatch.setattr(fused, "on_gpu", lambda: True)
+    monkeypatch.setitem(fused.KERNELS, "tensorflow", kernel)
+    layer = layers.LSTM(4, return_sequences=True, go_backwards=True)
+    layer.build((None, None, 5))
+    assert layer.uses_fused() and not layer.supports_jit
+    call = tf.function(lambda x, m: layer(x, mask=m))
+    spec = [tf.TensorSpec([None, None, 5]), tf.TensorSpec([None, None], tf.bool)]
+    assert call.get_concrete_function(*spec).outputs[0].shape.as_list() == [None, None, 4]
+
+
 def test_stateful_fused_carries_state(fused_here):
     ours, reference = _pair("lstm", stateful=True)
     for _ in range(2):  # the second call starts from the first call's final states
@@ -267,6 +306,8 @@ def test_implementation_is_checked_and_saved():
     assert layers.GRU.from_config(layer.get_config()).implementation == "equations"
     keras_mode = layers.LSTM(4, implementation=1, dropout=0.1)  # keras.layers.LSTM's own argument
     assert (keras_mode.implementation, keras_mode.cell.implementation) == ("auto", 1)
+    reloaded = layers.LSTM.from_config(keras_mode.get_config())
+    assert (reloaded.implementation, reloaded.cell.implementation) == ("auto", 1)
 
 
 def test_reverse_within_lengths():
@@ -337,6 +378,9 @@ def test_bidirectional_falls_back_where_one_call_cannot_run(fused_here):
     assert "dropout" in ours.fused_unavailable(training=True)
     assert ours.fused_unavailable(training=False) is None
     _assert_same(ours, reference, MASKS["right_padded"], training=True)
+    dropconnect, _ = _bidirectional_pair("lstm", return_sequences=True, weight_dropout=0.3)
+    assert "DropConnect" in dropconnect.fused_unavailable(training=True)
+    assert "mask" in dropconnect.fused_unavailable(mask=MASKS["right_padded"])
     plain = layers.Bidirectional(layers.SimpleRNN(4))
     plain.build(X.shape)
     assert "not both tfrnn LSTMs" in plain.fused_unavailable()

@@ -434,7 +434,8 @@ class ProjectedRNN(keras.layers.RNN):
 
     def build(self, sequences_shape, initial_state_shape=None):
         super().build(sequences_shape, initial_state_shape)
-        self.uses_fused()  # implementation="fused" where it cannot run fails here, not mid-training
+        if self.uses_fused() and keras.backend.backend() == "tensorflow":
+            self.supports_jit = False  # the cuDNN op has no XLA kernel (keras.layers.LSTM does the same)
 
     def hoists_projection(self):
         """Whether this layer computes the input projection for all steps before the loop."""
@@ -484,7 +485,9 @@ class ProjectedRNN(keras.layers.RNN):
 
     def get_config(self):
         config = {**super().get_config(), "input_projection": self.input_projection}
-        config["implementation"] = self.implementation
+        # Keras' int (one dropout mask per gate) is the cell's; it implies "auto"
+        keras_mode = self.implementation == "auto" and getattr(self.cell, "implementation", None) == 1
+        config["implementation"] = 1 if keras_mode else self.implementation
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):

@@ -13,7 +13,8 @@ class Bidirectional(keras.layers.Bidirectional):
     """`keras.layers.Bidirectional`, with one fused bidirectional kernel call where it can run.
 
     Over two tfrnn LSTMs (JAX, PyTorch) or GRUs (PyTorch) that both take the fused kernel, without
-    initial states, not stateful, and without input dropout in training, both directions run in
+    initial states, not stateful, without dropout or DropConnect in training (and without them at
+    all on masked calls), both directions run in
     one call of the backend's bidirectional kernel (`tfrnn.layers.fused.run_bidirectional`), a
     masked batch included when its mask is right-padded. Everything else, and any other wrapped
     layer, is Keras' own Bidirectional: one call per direction. The weights, outputs and states
@@ -22,14 +23,14 @@ class Bidirectional(keras.layers.Bidirectional):
     Args: see `keras.layers.Bidirectional`.
     """
 
-    def fused_unavailable(self, training=False):
+    def fused_unavailable(self, training=False, mask=None):
         """Why this wrapper cannot make one fused call, or None when it can."""
         return fused.bidirectional_unavailable(
-            self.forward_layer, self.backward_layer, keras.backend.backend(), training
+            self.forward_layer, self.backward_layer, keras.backend.backend(), training, mask
         )
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
-        if initial_state is not None or self.fused_unavailable(bool(training)):
+        if initial_state is not None or self.fused_unavailable(bool(training), mask):
             return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
         two_calls = functools.partial(self._per_direction, sequences, mask, training)
         y, y_rev, states = fused.run_bidirectional(self, sequences, mask, two_calls)

@@ -102,7 +102,7 @@ def right_padded_lengths(mask):
         `length` ones then zeros, with `length >= 1`.
     """
     lengths = ops.sum(ops.cast(mask, "int32"), axis=1)  # (batch,)
-    steps = ops.arange(mask.shape[1], dtype="int32")[None, :]  # (1, time)
+    steps = ops.arange(ops.shape(mask)[1], dtype="int32")[None, :]  # (1, time)
     ok = ops.logical_and(
         ops.all(ops.equal(ops.cast(mask, "bool"), steps < lengths[:, None])),
         ops.all(lengths > 0),
@@ -120,7 +120,7 @@ def reverse_within_lengths(x, lengths):
     Returns:
         Tensor `(batch, time, dim)`.
     """
-    steps = ops.arange(x.shape[1], dtype="int32")[None, :]  # (1, time)
+    steps = ops.arange(ops.shape(x)[1], dtype="int32")[None, :]  # (1, time)
     lengths = lengths[:, None]  # (batch, 1)
     order = ops.where(steps < lengths, lengths - 1 - steps, steps)  # (batch, time)
     return ops.take_along_axis(x, ops.broadcast_to(order[:, :, None], ops.shape(x)), axis=1)
@@ -147,12 +147,13 @@ def run(layer, sequences, initial_state, mask, training, equations):
 
     def fallback():  # both branches of the cond must return the same shapes
         last_output, outputs, states = equations()
-        return last_output, (outputs if layer.return_sequences else ops.expand_dims(last_output, 1)), states
+        outputs = outputs if layer.return_sequences else ops.expand_dims(last_output, 1)
+        return last_output, outputs, list(states)
 
     try:
         if mask is None:
             batch = ops.shape(sequences)[0]
-            lengths = ops.full((batch,), sequences.shape[1], dtype="int32")
+            lengths = ops.full((batch,), ops.shape(sequences)[1], dtype="int32")
             return _run_fused(layer, sequences, initial_state, lengths, training)
         lengths, ok = right_padded_lengths(mask)
         return ops.cond(ok, lambda: _run_fused(layer, sequences, initial_state, lengths, training), fallback)
@@ -181,7 +182,7 @@ def run_bidirectional(wrapper, sequences, mask, two_calls):
     if keras.tree.is_nested(mask):
         mask = mask[0]
     if mask is None:
-        lengths = ops.full((ops.shape(sequences)[0],), sequences.shape[1], dtype="int32")
+        lengths = ops.full((ops.shape(sequences)[0],), ops.shape(sequences)[1], dtype="int32")
         return _run_bidirectional(wrapper, sequences, lengths)
     lengths, ok = right_padded_lengths(mask)
     return ops.cond(ok, lambda: _run_bidirectional(wrapper, sequences, lengths), two_calls)
@@ -202,14 +203,15 @@ def _run_bidirectional(wrapper, x, lengths):
     return y, y_rev, (states[0] + states[1]) if wrapper.return_state else []
 
 
-def bidirectional_unavailable(forward, backward, backend, training):
+def bidirectional_unavailable(forward, backward, backend, training, mask=None):
     """Why a `Bidirectional` over `forward` and `backward` cannot make one fused call, or None.
 
     Args:
         forward: layer. The forward layer.
         backward: layer. The backward layer (`go_backwards=True`).
         backend: str. The Keras backend.
-        training: bool. Whether the call trains (each direction draws its own input dropout mask).
+        training: bool. Whether the call trains (each direction draws its own dropout masks).
+        mask: tensor or None. The call's mask.
 
     Returns:
         str or None.
@@ -227,6 +229,11 @@ def bidirectional_unavailable(forward, backward, backend, training):
             return f"{layer.name} is stateful"
         if training and layer.cell.dropout:
             return "input dropout draws one mask per direction"
+        if training and layer.cell.weight_dropout:
+            return "each direction draws its own DropConnect mask in its own call"
+        if mask is not None and (layer.cell.dropout or layer.cell.weight_dropout):
+            # the fallback for a bad mask would draw random masks inside the cond (a JAX trace leak)
+            return "a mask with dropout on the layers"
     if forward.cell.units != backward.cell.units or forward.go_backwards or not backward.go_backwards:
         return "the layers are not one forward and one backward layer of the same size"
     return None
@@ -248,9 +255,13 @@ def _run_fused(layer, sequences, initial_state, lengths, training):
     last_output = states[0]  # h at each sequence's last step
     if not layer.return_sequences:
         return last_output, ops.expand_dims(last_output, 1), states
-    steps = ops.arange(x.shape[1], dtype="int32")[None, :, None]  # (1, time, 1)
-    if layer.go_backwards:  # the equations' order: padding first (zeros), then the reversed sequence
+    steps = ops.arange(ops.shape(x)[1], dtype="int32")[None, :, None]  # (1, time, 1)
+    if layer.go_backwards:  # the equations' order: padding first, then the reversed sequence
         y = ops.flip(reverse_within_lengths(y, lengths), axis=1)
+        if not layer.zero_output_for_mask and keras.backend.backend() == "jax":
+            # JAX's loop repeats the state (the initial h) at leading padded steps; the others emit zeros
+            first = ops.shape(x)[1] - lengths[:, None, None]  # (batch, 1, 1)
+            y = ops.where(steps >= first, y, ops.expand_dims(initial_state[0], 1))
     elif not layer.zero_output_for_mask:  # past its end, a sequence repeats its last output
         y = ops.where(steps < lengths[:, None, None], y, ops.expand_dims(last_output, 1))
     return last_output, y, states
@@ -260,7 +271,7 @@ def _keras_tensorflow(kind, cell, x, states, lengths):
     """Keras' TensorFlow cuDNN call, on a right-padded mask built from the lengths."""
     from keras.src.backend import gru, lstm
 
-    mask = ops.arange(x.shape[1], dtype="int32")[None, :] < lengths[:, None]
+    mask = ops.arange(ops.shape(x)[1], dtype="int32")[None, :] < lengths[:, None]
     common = dict(
         mask=mask,
         kernel=cell.effective("kernel"),
